@@ -1,0 +1,196 @@
+/**
+ * The run report: what every surface (exec, agent, Action) produces, what the
+ * server ingests, and what `runwall report` prints. Its JSON Schema is
+ * generated from these definitions into schema/run-report.schema.json.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  AgentEvent,
+  ConnectionEvent,
+  DetectionEvent,
+  DnsEvent,
+  EgressMode,
+  FileEvent,
+  HttpEvent,
+  ProcessEvent,
+  RunEvent,
+  StepEvent,
+  TransportProtocol,
+  Verdict,
+} from './events.js';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export const EndpointKind = Type.Union([
+  Type.Literal('domain'),
+  Type.Literal('wildcard'),
+  Type.Literal('ip'),
+  Type.Literal('cidr'),
+]);
+export type EndpointKind = Static<typeof EndpointKind>;
+
+/** One allowed-endpoints entry, validated and canonical. */
+export const Endpoint = Type.Object(
+  {
+    kind: EndpointKind,
+    /** Lower-case domain (wildcards without the `*.`), or an address / CIDR in canonical form. */
+    host: Type.String(),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    /** Canonical text, as it would be written in a policy: `*.example.com:443`, `[2001:db8::1]:443`. */
+    text: Type.String(),
+  },
+  { $id: 'Endpoint' },
+);
+export type Endpoint = Static<typeof Endpoint>;
+
+export const BlockListEntry = Type.Object(
+  {
+    kind: EndpointKind,
+    /** Lower-case domain (wildcards without the `*.`), address or CIDR. */
+    value: Type.String(),
+    reason: Type.String({ minLength: 1 }),
+    source: Type.Optional(Type.String()),
+    /** Canonical text: `evil.test`, `*.evil.test`, `203.0.113.7`, `2001:db8::/32`. */
+    text: Type.String(),
+  },
+  { $id: 'BlockListEntry' },
+);
+export type BlockListEntry = Static<typeof BlockListEntry>;
+
+/** The policy a run was enforced with, after flags, policy file and defaults were merged. */
+export const EffectivePolicy = Type.Object(
+  {
+    egressPolicy: EgressMode,
+    allowedEndpoints: Type.Array(Endpoint),
+    blockList: Type.Array(BlockListEntry),
+    dnsUpstream: Type.String(),
+    disableFileMonitoring: Type.Boolean(),
+    /** Where each setting came from, for the report: `flag`, `policy-file:PATH`, `default`. */
+    origins: Type.Record(Type.String(), Type.String()),
+  },
+  { $id: 'EffectivePolicy' },
+);
+export type EffectivePolicy = Static<typeof EffectivePolicy>;
+
+export const DestinationSummary = Type.Object(
+  {
+    /** DNS name, or the address when it was reached without a name. */
+    name: Type.String(),
+    addresses: Type.Array(Type.String()),
+    port: Type.Union([Type.Integer(), Type.Null()]),
+    protocol: Type.Union([TransportProtocol, Type.Literal('dns')]),
+    count: Type.Integer({ minimum: 1 }),
+    verdict: Verdict,
+    /** Executables that reached it, as `exe` paths or `pid:N` when unknown. */
+    processes: Type.Array(Type.String()),
+  },
+  { $id: 'DestinationSummary' },
+);
+export type DestinationSummary = Static<typeof DestinationSummary>;
+
+export const RunSummary = Type.Object(
+  {
+    destinations: Type.Array(DestinationSummary),
+    counts: Type.Object({
+      events: Type.Integer(),
+      allowed: Type.Integer(),
+      blocked: Type.Integer(),
+      attackBlocked: Type.Integer(),
+      audit: Type.Integer(),
+      detections: Type.Integer(),
+    }),
+    /** The run's overall verdict: the worst one of its events. */
+    verdict: Verdict,
+  },
+  { $id: 'RunSummary' },
+);
+export type RunSummary = Static<typeof RunSummary>;
+
+export const RecommendedPolicy = Type.Object(
+  {
+    egressPolicy: Type.Literal('block'),
+    allowedEndpoints: Type.Array(Type.String()),
+    /** Ready to paste into `allowed-endpoints:` (one entry per line). */
+    allowedEndpointsText: Type.String(),
+    /** Destinations left out, with why (block-list hits are never recommended). */
+    excluded: Type.Array(Type.Object({ destination: Type.String(), reason: Type.String() })),
+  },
+  { $id: 'RecommendedPolicy' },
+);
+export type RecommendedPolicy = Static<typeof RecommendedPolicy>;
+
+export const RunMetadata = Type.Object(
+  {
+    runId: Type.String(),
+    surface: Type.Union([Type.Literal('exec'), Type.Literal('agent'), Type.Literal('action')]),
+    tool: Type.Object({ name: Type.Literal('runwall'), version: Type.String() }),
+    host: Type.String(),
+    startedAt: Type.String(),
+    endedAt: Type.String(),
+    command: Type.Optional(Type.Array(Type.String())),
+    exitCode: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    /** Signal that ended the command, when it was killed. */
+    signal: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    ci: Type.Optional(
+      Type.Object({
+        provider: Type.String(),
+        repository: Type.Optional(Type.String()),
+        workflow: Type.Optional(Type.String()),
+        job: Type.Optional(Type.String()),
+        runId: Type.Optional(Type.String()),
+        runAttempt: Type.Optional(Type.String()),
+        ref: Type.Optional(Type.String()),
+        sha: Type.Optional(Type.String()),
+      }),
+    ),
+  },
+  { $id: 'RunMetadata' },
+);
+export type RunMetadata = Static<typeof RunMetadata>;
+
+/** Whether enforcement held for the whole run; a failure in block mode is never silent. */
+export const EnforcementStatus = Type.Object(
+  {
+    enforced: Type.Boolean({ description: 'Block mode held from start to end (always false in audit mode).' }),
+    failClosed: Type.Boolean({ description: 'Something failed and the job was left blocked.' }),
+    problems: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), time: Type.String() })),
+    sandbox: Type.Optional(
+      Type.Object({
+        droppedCapabilities: Type.Array(Type.String()),
+        pidNamespace: Type.Boolean(),
+        mountNamespace: Type.Boolean(),
+      }),
+    ),
+  },
+  { $id: 'EnforcementStatus' },
+);
+export type EnforcementStatus = Static<typeof EnforcementStatus>;
+
+export const RunReport = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    schemaVersion: Type.Literal(REPORT_SCHEMA_VERSION),
+    run: RunMetadata,
+    policy: EffectivePolicy,
+    enforcement: EnforcementStatus,
+    events: Type.Array(RunEvent),
+    summary: RunSummary,
+    recommendedPolicy: RecommendedPolicy,
+  },
+  { $id: 'RunReport', title: 'runwall run report' },
+);
+export type RunReport = Static<typeof RunReport>;
+
+/** Every schema that the report references, for the generated JSON Schema file. */
+export const REPORT_DEFINITIONS = {
+  EgressMode,
+  Verdict,
+  DnsEvent,
+  ConnectionEvent,
+  HttpEvent,
+  ProcessEvent,
+  FileEvent,
+  StepEvent,
+  DetectionEvent,
+  AgentEvent,
+};

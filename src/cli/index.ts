@@ -1,0 +1,2 @@
+/** cli: the `runwall` command's face. Entry point: main.ts. */
+export {};

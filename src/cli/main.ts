@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The `runwall` command. Each subcommand lives in its own `*-command.ts` and registers itself here. */
+import { Command, CommanderError } from 'commander';
+import { EXIT_RUNWALL_FAILED, EXIT_USAGE, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
+
+const program = new Command('runwall')
+  .description('Open runtime security for CI/CD runners: control and record what a job does on the network.')
+  .version(RUNWALL_VERSION)
+  .exitOverride()
+  .showHelpAfterError(false);
+
+// Subcommands register here (one line each).
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error: unknown) {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) process.exit(0);
+    process.exit(EXIT_USAGE);
+  }
+  if (isRunwallError(error)) {
+    process.stderr.write(error.toLine() + '\n');
+    process.exit(error.code === 'RW_USAGE' ? EXIT_USAGE : EXIT_RUNWALL_FAILED);
+  }
+  process.stderr.write(`runwall: RW_INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(EXIT_RUNWALL_FAILED);
+}

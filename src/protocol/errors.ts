@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   RW_CONTROL_FAILED: 'The agent control socket returned an error or an unreadable reply.',
   // Wire formats decoded on the event path; these become data on events.
   RW_DNS_MALFORMED: 'A DNS message could not be decoded; it was dropped and reported.',
+  RW_DNS_UPSTREAM_FAILED: 'The DNS upstream did not answer in time or dropped the connection; the client got SERVFAIL.',
   RW_NFLOG_MALFORMED: 'A netfilter log message could not be decoded.',
   RW_TLS_MALFORMED: 'A TLS ClientHello could not be parsed.',
   // Server.

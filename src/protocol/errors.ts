@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   RW_NOT_FOUND: 'The resource does not exist (or belongs to another tenant).',
   RW_PAYLOAD_TOO_LARGE: 'The upload is larger than the server accepts.',
   RW_PAYLOAD_INVALID: 'The request body is not valid JSON of the documented shape.',
+  RW_QUERY_INVALID: 'A query parameter is unknown or its value is outside the documented set.',
   RW_CONFLICT: 'The resource was changed concurrently or already exists.',
   RW_RATE_LIMITED: 'Too many requests from this caller; retry later.',
   RW_DATABASE_FAILED: 'The database refused an operation or a migration failed.',

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   RW_NOT_ROOT: 'runwall exec and runwall agent need root (CAP_NET_ADMIN and CAP_SYS_ADMIN).',
   RW_PLATFORM_MISSING: 'A kernel interface or tool runwall needs (nftables, iproute2, util-linux) is missing.',
   RW_SETUP_FAILED: 'Setting up the sandbox (namespace, veth, nftables table, resolver) failed; it was rolled back.',
+  RW_TEARDOWN_FAILED: 'Tearing down the sandbox (processes, cgroup, namespace) did not finish; the message names what is left behind.',
   RW_NFT_FAILED: 'An nftables command was refused by the kernel.',
   RW_DNS_BIND_FAILED: 'The DNS proxy could not bind its listening address.',
   RW_AGENT_RUNNING: 'A runwall agent is already running on this machine.',
@@ -29,6 +30,7 @@ export const ERROR_CODES = {
   RW_DNS_MALFORMED: 'A DNS message could not be decoded; it was dropped and reported.',
   RW_DNS_UPSTREAM_FAILED: 'The DNS upstream did not answer in time or dropped the connection; the client got SERVFAIL.',
   RW_NFLOG_MALFORMED: 'A netfilter log message could not be decoded.',
+  RW_NFLOG_LOST: 'The kernel dropped netfilter log messages because the reader fell behind; some blocked packets were not recorded.',
   RW_TLS_MALFORMED: 'A TLS ClientHello could not be parsed.',
   // Server.
   RW_AUTH_REQUIRED: 'The request has no valid API key or session.',
@@ -52,8 +54,20 @@ export function isErrorCode(value: string): value is ErrorCode {
 
 /** Exit status of runwall itself when it cannot do its job (COMMAND's own statuses pass through). */
 export const EXIT_RUNWALL_FAILED = 250;
-/** Exit status for a command line runwall cannot understand. */
+/** Exit status for input runwall refuses (command line, policy, endpoint list, block list): nothing was set up. */
 export const EXIT_USAGE = 251;
+
+/** Codes that mean the user's input is wrong (exit 251), as opposed to the machine (exit 250). */
+export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'RW_USAGE',
+  'RW_ENDPOINT_INVALID',
+  'RW_POLICY_INVALID',
+  'RW_BLOCKLIST_INVALID',
+  'RW_MODE_INVALID',
+  'RW_FILE_UNREADABLE',
+  'RW_REPORT_INVALID',
+  'RW_UPSTREAM_INVALID',
+]);
 
 export class RunwallError extends Error {
   readonly code: ErrorCode;

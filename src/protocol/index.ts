@@ -3,6 +3,7 @@ export {
   ERROR_CODES,
   EXIT_RUNWALL_FAILED,
   EXIT_USAGE,
+  INPUT_ERROR_CODES,
   RunwallError,
   isErrorCode,
   isRunwallError,

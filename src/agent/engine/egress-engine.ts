@@ -1,0 +1,223 @@
+/**
+ * The egress engine: the DNS proxy, the firewall and the NFLOG reader around
+ * one compiled policy. Sensors (proxy, NFLOG) emit onto the pipeline; the
+ * firewall consumes the policy's answers. Used by `runwall exec` (one job
+ * namespace) and `runwall agent` (a whole machine) alike.
+ */
+import type { CompiledPolicy, ConnectionDecision } from '../../policy/index.js';
+import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
+import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
+import type { Firewall } from '../enforce/firewall.js';
+import type { EventPipeline } from '../pipeline/event-pipeline.js';
+import { NflogReader, type NflogPacket } from '../platform/index.js';
+import { AddressBook } from './address-book.js';
+import { ConnectionFolder, connectionFromPacket } from './connection-events.js';
+
+export interface EngineProblem {
+  readonly code: string;
+  readonly message: string;
+  readonly time: string;
+}
+
+export interface EgressEngineOptions {
+  readonly policy: CompiledPolicy;
+  readonly firewall: Firewall;
+  readonly pipeline: EventPipeline;
+  readonly dns: {
+    readonly listen: readonly { readonly address: string; readonly port: number }[];
+    readonly upstream: { readonly address: string; readonly port: number };
+  };
+  /** Called after the table is in place and before the resolver listens (exec: create the job's network). */
+  readonly prepareNetwork?: () => void | Promise<void>;
+  readonly foldWindowMs?: number;
+  readonly tamperCheckMs?: number;
+}
+
+const MALFORMED_RULE: RuleRef = {
+  source: 'builtin',
+  entry: 'malformed-dns',
+  explanation: 'the DNS message could not be decoded; it was not forwarded',
+};
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+export class EgressEngine {
+  readonly policy: CompiledPolicy;
+  readonly problems: EngineProblem[] = [];
+  readonly addresses = new AddressBook();
+  readonly #options: EgressEngineOptions;
+  readonly #pipeline: EventPipeline;
+  readonly #firewall: Firewall;
+  readonly #folder: ConnectionFolder;
+  /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
+  readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked'; rule: RuleRef; admitted: string[] }>();
+  readonly #admitted = new Map<string, string[]>();
+  #proxy: DnsProxy | null = null;
+  #nflog: NflogReader | null = null;
+  #tamperTimer: NodeJS.Timeout | null = null;
+  #tampered = false;
+
+  private constructor(options: EgressEngineOptions) {
+    this.#options = options;
+    this.policy = options.policy;
+    this.#pipeline = options.pipeline;
+    this.#firewall = options.firewall;
+    this.#folder = new ConnectionFolder(options.foldWindowMs ?? 500, (event) => this.#pipeline.emit(event));
+  }
+
+  /** Table first, then the network, then the sensors: nothing flows before it is governed. */
+  static async start(options: EgressEngineOptions): Promise<EgressEngine> {
+    const engine = new EgressEngine(options);
+    try {
+      options.firewall.install();
+      await options.prepareNetwork?.();
+      engine.#nflog = await NflogReader.open(
+        options.firewall.config.nflogGroup,
+        (packet) => engine.#onPacket(packet),
+        (error) => engine.#problem(error.code, `firewall log: ${error.message}`),
+      );
+      engine.#proxy = await DnsProxy.start({ listen: options.dns.listen, upstream: options.dns.upstream, gate: engine.#gate() });
+    } catch (error: unknown) {
+      await engine.stop();
+      throw error;
+    }
+    const every = options.tamperCheckMs ?? 500;
+    if (every > 0) {
+      engine.#tamperTimer = setInterval(() => engine.#checkTable(), every);
+      engine.#tamperTimer.unref();
+    }
+    return engine;
+  }
+
+  get resolverAddresses(): readonly { address: string; port: number }[] {
+    return this.#proxy?.addresses ?? [];
+  }
+
+  get tampered(): boolean {
+    return this.#tampered;
+  }
+
+  dnsStats(): ReturnType<DnsProxy['stats']> | null {
+    return this.#proxy?.stats() ?? null;
+  }
+
+  #problem(code: string, message: string): void {
+    const problem = { code, message, time: now() };
+    this.problems.push(problem);
+    this.#pipeline.emit({ kind: 'agent', time: problem.time, action: 'error', code, message });
+  }
+
+  #checkTable(): void {
+    const state = this.#firewall.verify();
+    if (state.intact) return;
+    this.#tampered = true;
+    const time = now();
+    this.problems.push({ code: 'RW_NFT_FAILED', message: `tampering: ${state.problem}`, time });
+    this.#pipeline.emit({ kind: 'agent', time, action: 'tamper', code: 'RW_NFT_FAILED', message: `${state.problem}; restoring the rules` });
+    try {
+      this.#firewall.restore();
+      this.#pipeline.emit({ kind: 'agent', time: now(), action: 'enforcing', message: `table inet ${this.#firewall.table} restored` });
+    } catch (error: unknown) {
+      this.#problem('RW_NFT_FAILED', `could not restore the rules: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  #onPacket(packet: NflogPacket): void {
+    const event = connectionFromPacket(packet, this.policy, this.addresses.namesOf(packet.destination));
+    if (event) this.#folder.add(event);
+  }
+
+  #gate(): DnsGate {
+    const key = (question: DnsQuestionInfo, client: string): string => `${client} ${question.id} ${question.name} ${question.qtype}`;
+    return {
+      onQuery: (question) => {
+        const decision = this.policy.decideName(question.name);
+        return decision.forward ? { action: 'forward' } : { action: 'answer', rcode: 'NXDOMAIN' };
+      },
+      onResponse: (question, response, client) => this.#onResponse(question, response, key(question, client)),
+      onExchange: (exchange) => this.#onExchange(exchange, exchange.question ? key(exchange.question, exchange.client) : ''),
+    };
+  }
+
+  #onResponse(question: DnsQuestionInfo, response: DecodedResponse, key: string): { action: 'release' } | { action: 'answer'; rcode: 'NXDOMAIN' | 'SERVFAIL' } {
+    const hit: ConnectionDecision | null = this.policy.checkAnswer(
+      response.names,
+      response.addresses.map((a) => a.ip),
+    );
+    if (hit) {
+      this.#overrides.set(key, { verdict: 'attack-blocked', rule: hit.rule, admitted: [] });
+      return { action: 'answer', rcode: 'NXDOMAIN' };
+    }
+    for (const address of response.addresses) this.addresses.learn(address.ip, question.name);
+    const decision = this.policy.decideName(question.name);
+    if (decision.verdict !== 'allowed' || response.addresses.length === 0) return { action: 'release' };
+    const admissions = response.addresses.flatMap((address) =>
+      decision.ports.map((port) => ({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl })),
+    );
+    try {
+      this.#firewall.admit(admissions);
+    } catch (error: unknown) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#problem('RW_NFT_FAILED', `could not admit the addresses of ${question.name}: ${message}`);
+      this.#overrides.set(key, {
+        verdict: 'blocked',
+        rule: { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` },
+        admitted: [],
+      });
+      return { action: 'answer', rcode: 'SERVFAIL' };
+    }
+    this.#admitted.set(
+      key,
+      admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)),
+    );
+    return { action: 'release' };
+  }
+
+  #onExchange(exchange: DnsExchange, key: string): void {
+    const base = {
+      kind: 'dns' as const,
+      time: exchange.time.toISOString(),
+      transport: exchange.transport,
+      client: exchange.client,
+      rcode: exchange.rcode ?? 'NONE',
+      ...(exchange.error ? { error: { code: exchange.error.code, message: exchange.error.message } } : {}),
+    };
+    let event: Omit<DnsEvent, 'seq'>;
+    if (!exchange.question) {
+      event = { ...base, name: '', qtype: '', verdict: 'blocked', rule: MALFORMED_RULE, answers: [], admitted: [] };
+    } else {
+      const override = this.#overrides.get(key);
+      this.#overrides.delete(key);
+      const admitted = this.#admitted.get(key) ?? [];
+      this.#admitted.delete(key);
+      const decision = this.policy.decideName(exchange.question.name);
+      const released = exchange.forwarded && !override && exchange.response !== null;
+      event = {
+        ...base,
+        name: exchange.question.name,
+        qtype: exchange.question.qtype,
+        verdict: override?.verdict ?? decision.verdict,
+        rule: override?.rule ?? decision.rule,
+        answers: released && exchange.response ? exchange.response.answers.map((a) => ({ ...a })) : [],
+        admitted,
+      };
+    }
+    this.#pipeline.emit(event as UnsequencedEvent);
+  }
+
+  /** Stops the sensors and removes the table; what was pending is flushed to the pipeline first. */
+  async stop(options: { keepTable?: boolean } = {}): Promise<void> {
+    if (this.#tamperTimer) clearInterval(this.#tamperTimer);
+    this.#tamperTimer = null;
+    await this.#proxy?.close();
+    this.#proxy = null;
+    // Let the kernel deliver the last log lines before the reader goes.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await this.#nflog?.close();
+    this.#nflog = null;
+    this.#folder.flush();
+    if (!options.keepTable) this.#firewall.remove();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * `runwall exec`: one command in its own network, PID and mount namespaces,
+ * under a policy enforced from the host side, with a run report at the end.
+ */
+import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { constants as osConstants, hostname } from 'node:os';
+import { compilePolicy } from '../../policy/index.js';
+import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
+import { EgressEngine } from '../engine/egress-engine.js';
+import { Firewall } from '../enforce/firewall.js';
+import { EventPipeline } from '../pipeline/event-pipeline.js';
+import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
+import { Nftables, cgroup2Root } from '../platform/index.js';
+import { buildReport, ciFromEnvironment } from '../report/build-report.js';
+import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
+import { DROPPED_CAPABILITIES } from '../sandbox/sandbox-plan.js';
+import { requireRoot, requireTools } from './preflight.js';
+
+export interface ExecRequest {
+  readonly policy: EffectivePolicy;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly reportPath?: string;
+  readonly eventsPath?: string;
+  readonly cwd?: string;
+  /** Seconds an admitted address outlives its DNS TTL. */
+  readonly ttlGraceSeconds: number;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface ExecOutcome {
+  readonly exitCode: number;
+  readonly report: RunReport;
+}
+
+const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function parseUpstream(text: string): { address: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text);
+  if (!match) throw new RunwallError('RW_UPSTREAM_INVALID', `DNS upstream '${text}' is not ip:port`);
+  return { address: match[1] ?? '', port: Number(match[2]) };
+}
+
+/** The PID-1 trampoline of the job is the child of the `unshare` process we spawned. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .split(' ')
+        .filter((text) => text.trim() !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text, { mode: 0o644 });
+  renameSync(temporary, path);
+}
+
+export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
+  requireRoot('runwall exec');
+  requireTools(['ip', 'nsenter', 'unshare', 'setpriv', 'mount', 'sh']);
+  cgroup2Root();
+  const nft = Nftables.open();
+  const startedAt = new Date();
+  const pipeline = new EventPipeline();
+  const events: RunEvent[] = [];
+  pipeline.subscribe((event) => events.push(event));
+  const exporter = request.eventsPath ? new JsonlExporter(request.eventsPath) : null;
+  if (exporter) pipeline.subscribe(exporter.write);
+
+  for (const record of await cleanupStaleSandboxes(nft)) {
+    pipeline.emit({
+      kind: 'agent',
+      time: new Date().toISOString(),
+      action: 'cleanup',
+      message: `removed what crashed run ${record.runId} left: ${record.removed.join(', ') || 'nothing in this namespace'}`,
+    });
+  }
+
+  const compiled = compilePolicy(request.policy);
+  const sandbox = ExecSandbox.reserve();
+  const plan = sandbox.plan;
+  const firewall = new Firewall(
+    nft,
+    {
+      table: plan.table,
+      mode: request.policy.egressPolicy,
+      scope: { kind: 'exec', jobInterface: plan.hostInterface, jobNet4: plan.net4, jobNet6: plan.net6 },
+      nflogGroup: plan.nflogGroup,
+      resolvers: [
+        { family: 4, address: plan.host4 },
+        { family: 6, address: plan.host6 },
+      ],
+      staticAllows: compiled.staticAllows(),
+      blocked: compiled.blockedNetworks().map(({ family, cidr }) => ({ family, cidr })),
+    },
+    { graceSeconds: request.ttlGraceSeconds },
+  );
+
+  let engine: EgressEngine;
+  try {
+    engine = await EgressEngine.start({
+      policy: compiled,
+      firewall,
+      pipeline,
+      dns: {
+        listen: [
+          { address: plan.host4, port: 53 },
+          { address: plan.host6, port: 53 },
+        ],
+        upstream: parseUpstream(request.policy.dnsUpstream),
+      },
+      prepareNetwork: () => sandbox.createNetwork(),
+    });
+  } catch (error: unknown) {
+    firewall.remove();
+    await sandbox.teardown();
+    await exporter?.close().catch(() => undefined);
+    nft.close();
+    if (error instanceof RunwallError) throw error;
+    throw new RunwallError('RW_SETUP_FAILED', `could not set up the sandbox: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+  }
+  pipeline.emit({
+    kind: 'agent',
+    time: new Date().toISOString(),
+    action: 'enforcing',
+    message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}`,
+  });
+
+  const child = sandbox.spawnJob({
+    command: request.command,
+    args: request.args,
+    ...(request.cwd ? { cwd: request.cwd } : {}),
+    ...(request.env ? { env: request.env } : {}),
+    droppedCapabilities: DROPPED_CAPABILITIES,
+  });
+  const forward = (signal: NodeJS.Signals): void => {
+    // A terminal already sends ^C to the whole foreground group, the job included.
+    if (signal === 'SIGINT' && process.stdin.isTTY) return;
+    for (const pid of child.pid ? childrenOf(child.pid) : []) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('error', (error) => {
+      pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `could not start the job: ${error.message}` });
+      resolve({ code: 250, signal: null });
+    });
+    child.on('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
+  });
+  for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+
+  await engine.stop();
+  const failures = await sandbox.teardown();
+  for (const failure of failures) {
+    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
+  }
+  nft.close();
+  const problems = [...engine.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
+  pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
+
+  const ci = ciFromEnvironment(process.env);
+  const report = buildReport({
+    run: {
+      runId: plan.runId,
+      surface: 'exec',
+      host: hostname(),
+      startedAt: startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      command: [request.command, ...request.args],
+      exitCode,
+      signal: signal ?? null,
+      ...(ci ? { ci } : {}),
+    },
+    policy: request.policy,
+    enforcement: {
+      enforced: request.policy.egressPolicy === 'block' && !engine.tampered,
+      failClosed: engine.tampered,
+      problems,
+      sandbox: { droppedCapabilities: [...DROPPED_CAPABILITIES], pidNamespace: true, mountNamespace: true },
+    },
+    events,
+  });
+  if (request.reportPath) writeAtomically(request.reportPath, JSON.stringify(report, null, 2) + '\n');
+  await exporter?.close();
+  return { exitCode, report };
+}

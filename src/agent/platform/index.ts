@@ -1,0 +1,9 @@
+/**
+ * agent/platform: the only code in runwall that touches the kernel directly:
+ * libnftables in-process, the NFLOG reader, network namespaces and links, cgroup v2.
+ */
+export { Nftables } from './nftables.js';
+export { decodeNflogMessages, type NflogDecodeError, type NflogDecoded, type NflogPacket, type NflogProtocol } from './nflog-message.js';
+export { NflogReader, type NflogReaderError } from './nflog.js';
+export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
+export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';

@@ -164,6 +164,8 @@ function parseText(text: string, source: string): readonly BlockListEntry[] {
 /** Parses a block-list file of either form; errors are RW_BLOCKLIST_INVALID naming `source`, the line and the entry. */
 export function parseBlockList(text: string, source: string): readonly BlockListEntry[] {
   const first = firstContentLine(text);
-  const structured = /^(-|\[|\{|entries\s*:)/.test(first);
+  // YAML/JSON starts with a list item, a flow mapping, a JSON array of objects, or a `key:`;
+  // a text line may start with '[' too (`[2001:db8::1] reason`), so only `[{`, `["` and `[]` count.
+  const structured = /^(-|\{|\[\s*[{"\]]|\[\s*$|[A-Za-z_-]+\s*:(\s|$))/.test(first);
   return structured ? parseStructured(text, source) : parseText(text, source);
 }

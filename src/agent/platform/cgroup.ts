@@ -73,14 +73,23 @@ export async function killCgroup(relPath: string): Promise<void> {
       }
     }
   } else {
-    for (let round = 0; round < KILL_ROUNDS_MAX; round++) {
-      const pids = cgroupPids(relPath);
-      if (pids.length === 0) break;
-      for (const pid of pids) signalQuietly(pid);
-      await sleep(POLL_MS);
-    }
+    await killListedProcesses(relPath);
   }
   await removeWithin(relPath, REMOVE_WAIT_MS);
+}
+
+/**
+ * Before cgroup.kill (Linux < 5.14): SIGKILL every listed process, in bounded
+ * rounds, until none is left; a process forking meanwhile is caught next round.
+ * Exported for its test; use killCgroup.
+ */
+export async function killListedProcesses(relPath: string): Promise<void> {
+  for (let round = 0; round < KILL_ROUNDS_MAX; round++) {
+    const pids = cgroupPids(relPath);
+    if (pids.length === 0) return;
+    for (const pid of pids) signalQuietly(pid);
+    await sleep(POLL_MS);
+  }
 }
 
 /** Removes the cgroup and its (empty) descendants; nothing happens if it does not exist. RW_TEARDOWN_FAILED while processes remain. */

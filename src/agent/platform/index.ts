@@ -7,3 +7,4 @@ export { decodeNflogMessages, type NflogDecodeError, type NflogDecoded, type Nfl
 export { NflogReader, type NflogReaderError } from './nflog.js';
 export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
+export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';

@@ -3,7 +3,7 @@
 // NFLOG group and rejects/drops, and the child (nflog-in-netns.ts) makes the traffic.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, deleteNetns, ip } from '../../../src/agent/platform/index.js';
+import { NflogReader, createNetns, deleteNetns, ip } from '../../../src/agent/platform/index.js';
 import { runInNetns, testNetnsName } from '../../helpers/in-netns.js';
 import type { ScenarioInput, SeenPacket } from './nflog-in-netns.js';
 
@@ -60,6 +60,12 @@ describe('NflogReader', () => {
     const { second } = await scenario<{ second: { code: string; message: string } | null }>('second-reader');
     expect(second?.code).toBe('RW_SETUP_FAILED');
     expect(second?.message).toMatch(/NFLOG group 7 is held by another listener \(EPERM\)/);
+  });
+
+  it('refuses a group number outside 0-65535 before touching the kernel', async () => {
+    for (const group of [-1, 65536, 1.5]) {
+      await expect(NflogReader.open(group, () => undefined, () => undefined)).rejects.toMatchObject({ code: 'RW_SETUP_FAILED' });
+    }
   });
 
   it('closes promptly when no packet ever arrived', async () => {

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { summarizeEvents } from '../../src/policy/index.js';
+import { isDeepFrozen } from './helpers.js';
+import { connection, detection, dns, http, step } from './events.js';
+
+const curl = { pid: 10, exe: '/usr/bin/curl' };
+const node = { pid: 11, exe: '/usr/bin/node' };
+
+describe('summarizeEvents', () => {
+  it('one destination per (name-or-address, port, protocol, verdict), with addresses and processes', () => {
+    const summary = summarizeEvents([
+      dns({ name: 'registry.test', verdict: 'allowed', answers: ['198.51.100.10'] }),
+      connection({ destination: '198.51.100.10', port: 443, verdict: 'allowed', name: 'registry.test', process: curl }),
+      connection({ destination: '198.51.100.11', port: 443, verdict: 'allowed', name: 'Registry.Test.', process: node, count: 3 }),
+      connection({ destination: '203.0.113.66', port: 443, verdict: 'blocked', process: { pid: 12 } }),
+      http({ host: 'registry.test:443', destination: '198.51.100.10', port: 443, verdict: 'allowed' }),
+    ]);
+    expect(summary.destinations).toEqual([
+      { name: '203.0.113.66', addresses: ['203.0.113.66'], port: 443, protocol: 'tcp', count: 1, verdict: 'blocked', processes: ['pid:12'] },
+      {
+        name: 'registry.test',
+        addresses: ['198.51.100.10', '198.51.100.11'],
+        port: 443,
+        protocol: 'tcp',
+        count: 5,
+        verdict: 'allowed',
+        processes: ['/usr/bin/curl', '/usr/bin/node'],
+      },
+    ]);
+    expect(isDeepFrozen(summary)).toBe(true);
+  });
+
+  it('a DNS name without any connection gets its own entry, with the answer addresses', () => {
+    const summary = summarizeEvents([
+      dns({ name: 'only-dns.test', verdict: 'audit', answers: ['198.51.100.20', '2001:db8::20'] }),
+      dns({ name: 'only-dns.test', verdict: 'audit', answers: ['198.51.100.20'] }),
+      dns({ name: 'evil.test', verdict: 'attack-blocked', rcode: 'NXDOMAIN' }),
+    ]);
+    expect(summary.destinations).toEqual([
+      { name: 'evil.test', addresses: [], port: null, protocol: 'dns', count: 1, verdict: 'attack-blocked', processes: [] },
+      { name: 'only-dns.test', addresses: ['198.51.100.20', '2001:db8::20'], port: null, protocol: 'dns', count: 2, verdict: 'audit', processes: [] },
+    ]);
+  });
+
+  it('counts verdicts over all events (a folded connection counts `count` times) and detections', () => {
+    const summary = summarizeEvents([
+      step(),
+      dns({ name: 'a.test', verdict: 'allowed' }),
+      connection({ destination: '198.51.100.1', port: 443, verdict: 'blocked', count: 4 }),
+      connection({ destination: '198.51.100.2', port: 53, protocol: 'udp', verdict: 'audit' }),
+      http({ host: 'a.test', destination: '198.51.100.3', port: 443, verdict: 'allowed' }),
+      detection(),
+      detection(),
+    ]);
+    expect(summary.counts).toEqual({ events: 7, allowed: 2, blocked: 4, attackBlocked: 0, audit: 1, detections: 2 });
+    expect(summary.verdict).toBe('blocked');
+  });
+
+  it('the run verdict is the worst one: attack-blocked > blocked > audit > allowed', () => {
+    const a = dns({ name: 'a.test', verdict: 'allowed' });
+    const u = dns({ name: 'u.test', verdict: 'audit' });
+    const b = dns({ name: 'b.test', verdict: 'blocked' });
+    const x = dns({ name: 'x.test', verdict: 'attack-blocked' });
+    expect(summarizeEvents([]).verdict).toBe('allowed');
+    expect(summarizeEvents([a]).verdict).toBe('allowed');
+    expect(summarizeEvents([a, u]).verdict).toBe('audit');
+    expect(summarizeEvents([u, b, a]).verdict).toBe('blocked');
+    expect(summarizeEvents([x, b, u, a]).verdict).toBe('attack-blocked');
+  });
+
+  it('sorts worst verdict first, then by name, and shows IPv4-mapped addresses as IPv4', () => {
+    const summary = summarizeEvents([
+      connection({ destination: '::ffff:198.51.100.9', port: 443, verdict: 'allowed' }),
+      connection({ destination: '203.0.113.1', port: 443, verdict: 'audit', name: 'b.test' }),
+      connection({ destination: '203.0.113.2', port: 443, verdict: 'audit', name: 'a.test' }),
+      connection({ destination: '203.0.113.3', port: 443, verdict: 'attack-blocked', name: 'z.test' }),
+      connection({ destination: '203.0.113.4', port: 443, verdict: 'allowed', name: 'b.test' }),
+    ]);
+    expect(summary.destinations.map((d) => `${d.verdict} ${d.name}`)).toEqual([
+      'attack-blocked z.test',
+      'audit a.test',
+      'audit b.test',
+      'allowed 198.51.100.9',
+      'allowed b.test',
+    ]);
+  });
+});

@@ -4,7 +4,8 @@
  * watcher. Nothing blocks while waiting, so no libuv pool thread is held and
  * close() is immediate. Decoding is nflog-message.ts (pure).
  *
- * The socket belongs to the network namespace of the thread that opens it.
+ * The socket belongs to the network namespace of the thread that opens it. An
+ * open reader keeps the process alive, as a listening socket does, until close().
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunwallError, type ErrorCode } from '../../protocol/index.js';

@@ -175,6 +175,9 @@ function invalidPolicy(code: 'RW_ENDPOINT_INVALID' | 'RW_BLOCKLIST_INVALID', tex
   return new RunwallError(code, `effective policy: entry '${text}' ${problem}`, { entry: text });
 }
 
+/** Bound on remembered name decisions: cleared when full, so memory stays bounded whatever the job asks. */
+const NAME_CACHE_LIMIT = 8192;
+
 class Compiled implements CompiledPolicy {
   readonly mode: EgressMode;
   private readonly exactAllowed = new Map<string, Endpoint[]>();
@@ -185,6 +188,7 @@ class Compiled implements CompiledPolicy {
   private readonly blockedNets = new NetworkTable<BlockListEntry>();
   private readonly allows: StaticAllow[] = [];
   private readonly denies: BlockedNetwork[] = [];
+  private readonly nameCache = new Map<string, NameDecision>();
 
   constructor(readonly policy: EffectivePolicy) {
     this.mode = policy.egressPolicy;
@@ -250,6 +254,16 @@ class Compiled implements CompiledPolicy {
   }
 
   decideName(rawName: string): NameDecision {
+    // Decisions are immutable for a compiled policy; a build asks for the same few names again and again.
+    const cached = this.nameCache.get(rawName);
+    if (cached !== undefined) return cached;
+    const decision = this.decideNameUncached(rawName);
+    if (this.nameCache.size >= NAME_CACHE_LIMIT) this.nameCache.clear();
+    this.nameCache.set(rawName, decision);
+    return decision;
+  }
+
+  private decideNameUncached(rawName: string): NameDecision {
     const name = normalizeQueryName(rawName);
     const shown = name === '' ? '(the root)' : name;
     const blocked = this.blockedName(name);

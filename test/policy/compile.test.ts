@@ -106,7 +106,7 @@ describe('compilePolicy: names', () => {
     );
   });
 
-  it('decides in O(labels): 20,000 entries, 20,000 decisions well under a second', () => {
+  it('decides in O(labels), not O(entries): 20,000 entries cost about what 3 do', () => {
     const allowed: string[] = [];
     const blocked: string[] = [];
     for (let i = 0; i < 10_000; i++) {
@@ -114,19 +114,34 @@ describe('compilePolicy: names', () => {
       blocked.push(`bad${i}.test reason ${i}`);
     }
     const started = performance.now();
-    const compiled = compilePolicy(policy('block', allowed.join('\n'), blocked.join('\n')));
-    const compiledAt = performance.now();
-    let allowedCount = 0;
-    for (let i = 0; i < 20_000; i++) {
-      const n = i % 10_000;
-      const name = i % 2 === 0 ? `a.b.c.zone${n}.example.test` : `miss${n}.nowhere.test`;
-      if (compiled.decideName(name).verdict === 'allowed') allowedCount++;
-    }
-    const decidedAt = performance.now();
-    expect(allowedCount).toBe(10_000);
-    expect(compiled.decideName('x.bad9999.test').verdict).toBe('attack-blocked');
-    expect(compiledAt - started).toBeLessThan(5_000);
-    expect(decidedAt - compiledAt).toBeLessThan(1_000);
+    const big = compilePolicy(policy('block', allowed.join('\n'), blocked.join('\n')));
+    const compileMs = performance.now() - started;
+    const small = compilePolicy(policy('block', '*.zone1.example.test host2.example2.test', 'bad3.test reason'));
+
+    // Unique names, so the decision cache does not hide the matching cost; the best of three runs, against noise.
+    let round = 0;
+    const time = (compiled: typeof big): { ms: number; allowed: number } => {
+      let best = Number.POSITIVE_INFINITY;
+      let allowedCount = 0;
+      for (let run = 0; run < 3; run++) {
+        round++;
+        allowedCount = 0;
+        const t0 = performance.now();
+        for (let i = 0; i < 10_000; i++) {
+          const name = i % 2 === 0 ? `r${round}.b.c.zone${i % 10_000}.example.test` : `r${round}.miss${i}.nowhere.test`;
+          if (compiled.decideName(name).verdict === 'allowed') allowedCount++;
+        }
+        best = Math.min(best, performance.now() - t0);
+      }
+      return { ms: best, allowed: allowedCount };
+    };
+    const smallRun = time(small);
+    const bigRun = time(big);
+    expect(bigRun.allowed).toBe(5_000);
+    expect(big.decideName('x.bad9999.test').verdict).toBe('attack-blocked');
+    // A scan of the entries would be thousands of times slower; allow generous noise from a busy machine.
+    expect(bigRun.ms).toBeLessThan(smallRun.ms * 10 + 100);
+    expect(compileMs).toBeLessThan(10_000);
   });
 });
 

@@ -26,7 +26,7 @@ const UPSTREAM_V6 = '2001:db8::53';
 const ROGUE_V4 = '203.0.113.53';
 const HTTP_PORTS = [80, 443, 8443] as const;
 const UDP_ECHO_PORTS = [443, 9999] as const;
-/** Logs keep the newest entries only, so a flood cannot exhaust memory. */
+/** Logs keep the newest entries only (at least half this many), so a flood (dnsperf) cannot exhaust memory. */
 const MAX_LOG_ENTRIES = 100_000;
 const IDLE_TIMEOUT_MS = 10_000;
 const MAX_DNS_TCP_BUFFER = 2 + 65535;
@@ -36,7 +36,8 @@ let hits: Hit[] = [];
 let queries: DnsQuery[] = [];
 
 function append<T>(list: T[], item: T): void {
-  if (list.length >= MAX_LOG_ENTRIES) list.splice(0, list.length - MAX_LOG_ENTRIES + 1);
+  // Dropping the older half at once keeps each append O(1) on average under a flood.
+  if (list.length >= MAX_LOG_ENTRIES) list.splice(0, MAX_LOG_ENTRIES / 2);
   list.push(item);
 }
 

@@ -116,7 +116,7 @@ function runChecked(command: string, args: readonly string[], input = ''): Promi
     const child = spawn(command, args, { stdio: [input === '' ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       if (stderr.length < STDERR_TAIL_BYTES) stderr += chunk.toString();
     });
     child.on('error', (error) => {

@@ -5,3 +5,15 @@
 export { runExec, type ExecOutcome, type ExecRequest } from './exec/run-exec.js';
 export { buildReport, ciFromEnvironment } from './report/build-report.js';
 export { hostResolver } from './exec/host-resolver.js';
+export {
+  agentPaths,
+  controlSocketPath,
+  recoverDeadAgent,
+  runAgent,
+  AGENT_LOOPBACK_RESOLVER,
+  type AgentPaths,
+  type AgentStatus,
+} from './daemon/agent-daemon.js';
+export { controlRequest } from './daemon/control.js';
+export { upstreamFromResolvConf } from './daemon/resolver-config.js';
+export { Nftables } from './platform/index.js';

@@ -44,7 +44,7 @@ export function policyFromFlags(flags: ExecFlags, defaultUpstream: () => string)
   });
 }
 
-function parseGrace(text: string | undefined): number {
+export function parseGrace(text: string | undefined): number {
   if (text === undefined) return 10;
   if (!/^\d{1,5}$/.test(text)) throw new RunwallError('RW_USAGE', `--ttl-grace '${text}' is not a whole number of seconds`);
   return Number(text);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `runwall` command. Each subcommand lives in its own `*-command.ts` and registers itself here. */
 import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './agent-command.js';
 import { registerExecCommand } from './exec-command.js';
 import { registerReportCommand } from './report-command.js';
 import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
@@ -15,6 +16,7 @@ const program = new Command('runwall')
 // Subcommands register here (one line each).
 registerExecCommand(program);
 registerReportCommand(program);
+registerAgentCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,6 +7,7 @@ import { constants as osConstants, hostname } from 'node:os';
 import { compilePolicy } from '../../policy/index.js';
 import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
 import { EgressEngine } from '../engine/egress-engine.js';
+import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
@@ -34,12 +35,6 @@ export interface ExecOutcome {
 }
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-
-function parseUpstream(text: string): { address: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text);
-  if (!match) throw new RunwallError('RW_UPSTREAM_INVALID', `DNS upstream '${text}' is not ip:port`);
-  return { address: match[1] ?? '', port: Number(match[2]) };
-}
 
 /** The PID-1 trampoline of the job is the child of the `unshare` process we spawned. */
 function childrenOf(pid: number): number[] {
@@ -113,7 +108,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
           { address: plan.host4, port: 53 },
           { address: plan.host6, port: 53 },
         ],
-        upstream: parseUpstream(request.policy.dnsUpstream),
+        upstream: splitUpstream(request.policy.dnsUpstream),
       },
       prepareNetwork: () => sandbox.createNetwork(),
     });

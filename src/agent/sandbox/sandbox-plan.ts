@@ -60,7 +60,10 @@ export function sandboxPlan(runId: string, slot: number): SandboxPlan {
 export const JOB_INIT_SCRIPT = `
 resolv="$1"; caps="$2"; shift 2
 mount --bind "$resolv" /etc/resolv.conf || { echo "runwall: RW_SETUP_FAILED: cannot mount the job's resolv.conf" >&2; exit 250; }
-setpriv --bounding-set "$caps" --inh-caps "$caps" -- "$@" <&0 &
+# An asynchronous command's stdin is /dev/null unless redirected from a descriptor saved before.
+exec 3<&0
+setpriv --bounding-set "$caps" --inh-caps "$caps" -- "$@" <&3 3<&- &
+exec 3<&-
 child=$!
 for s in TERM INT HUP QUIT USR1 USR2; do trap "kill -$s $child 2>/dev/null" $s; done
 while :; do

@@ -61,7 +61,7 @@ describe('global block list', () => {
         ['--egress-policy', mode, '--block-list', blockList, '--allowed-endpoints', 'evil.test *.evil.test *.evil-cname.test 198.51.100.11 allowed.test'],
         script,
       );
-      expect(statuses(result)).toEqual({ evil: 6, evil_sub: 6, via_cname: 6, ip: 7, fine: 0 });
+      expect(statuses(result), result.stderr).toEqual({ evil: 6, evil_sub: 6, via_cname: 6, ip: 7, fine: 0 });
       const report = result.report!;
       const dns = eventsOf(report, 'dns');
       for (const name of ['evil.test', 'x.y.evil.test', 'exfil.evil-cname.test']) {

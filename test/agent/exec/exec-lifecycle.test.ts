@@ -16,13 +16,20 @@ afterAll(async () => {
   await internet?.destroy();
 });
 
-/** What runwall may leave in the host namespace: tables, links, job namespaces, state files, cgroups. */
-async function leftovers(): Promise<string> {
+/**
+ * What runwall left that belongs to this test's host namespace: tables and links there, state files
+ * recorded from there, and the job namespaces and cgroups of the given runs (other test files run
+ * their own sandboxes at the same time, so global names are matched by run id).
+ */
+async function leftovers(runIds: readonly string[] = []): Promise<string> {
+  const ids = runIds.length > 0 ? runIds.join('|') : 'none';
   const result = await internet.runInHost([
     'sh',
     '-c',
-    `nft list tables | grep runwall_ ; ip -br link | grep -o 'rwh-[0-9a-f]*' ; ls /run/runwall/exec 2>/dev/null;
-     ip netns list | grep -o '^runwall-[0-9a-f]*' ; ls -d /sys/fs/cgroup/unified/runwall/*/ 2>/dev/null; true`,
+    `ino=$(stat -L -c %i /proc/self/ns/net)
+     nft list tables | grep runwall_ ; ip -br link | grep -o 'rwh-[0-9a-f]*'
+     grep -l "\"hostNetns\":$ino," /run/runwall/exec/*.json 2>/dev/null
+     ip netns list | grep -oE '^runwall-(${ids})' ; ls -d /sys/fs/cgroup/unified/runwall/*/ 2>/dev/null | grep -E '${ids}'; true`,
   ]);
   return result.stdout.trim();
 }
@@ -47,7 +54,7 @@ describe('runwall exec lifecycle', () => {
     expect(statuses(a)).toEqual({ a: 0 });
     expect(statuses(b)).toEqual({ b: 0, c: 6 });
     expect(a.report?.run.runId).not.toBe(b.report?.run.runId);
-    expect(await leftovers()).toBe(before);
+    expect(await leftovers([a.report!.run.runId, b.report!.run.runId])).toBe(before);
   }, 90_000);
 
   it('the job cannot change the rules, see the host, or use the capabilities a build does not need', async () => {
@@ -104,20 +111,21 @@ describe('runwall exec lifecycle', () => {
         if (chunk.toString().includes('ready')) resolve();
       });
     });
-    // The child is nsenter running node; kill the node process itself.
-    const pids = await internet.runInHost(['sh', '-c', `pgrep -f 'src/cli/main.ts exec --dns-upstream ${internet.upstream.v4} --'`]);
-    for (const pid of pids.stdout.trim().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    // nsenter execs node: the child's pid is runwall itself.
+    run.child.kill('SIGKILL');
     await run.done;
     await new Promise((resolve) => setTimeout(resolve, 500));
     const { readFileSync } = await import('node:fs');
     const last = readFileSync(marker, 'utf8');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(readFileSync(marker, 'utf8')).toBe(last); // the job is gone
-    expect(await leftovers()).toMatch(/runwall_/); // its table stayed: no route out in the meantime
+    const stale = await leftovers();
+    expect(stale).toMatch(/runwall_[0-9a-f]{8}/); // its table stayed: no route out in the meantime
+    const killedRun = /runwall_([0-9a-f]{8})/.exec(stale)![1]!;
     const next = await execInHost(internet, ['--allowed-endpoints', 'allowed.test'], 'true');
     expect(next.code).toBe(0);
-    expect(next.report?.events.some((e) => e.kind === 'agent' && e.action === 'cleanup')).toBe(true);
-    expect(await leftovers()).toBe('');
+    expect(next.report?.events.some((e) => e.kind === 'agent' && e.action === 'cleanup' && e.message.includes(killedRun))).toBe(true);
+    expect(await leftovers([killedRun])).toBe('');
   }, 90_000);
 });
 

@@ -1,0 +1,270 @@
+/**
+ * `runwall agent`: the egress engine for the whole machine it runs on (a
+ * runner VM, a bare-metal host). Its rules hook output and forward, so local
+ * jobs and containers on any bridge are under one policy; its own sockets are
+ * exempt by cgroup, not by uid. If it dies in block mode its table stays and
+ * the resolver configuration still points at it: the machine stays blocked.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { compilePolicy } from '../../policy/index.js';
+import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
+import { EgressEngine } from '../engine/egress-engine.js';
+import { splitUpstream } from '../engine/upstream.js';
+import { Firewall } from '../enforce/firewall.js';
+import { requireRoot, requireTools } from '../exec/preflight.js';
+import { EventPipeline } from '../pipeline/event-pipeline.js';
+import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
+import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
+import { buildReport, ciFromEnvironment } from '../report/build-report.js';
+import { listenControl, type ControlRequest } from './control.js';
+import { backupFile, dockerDaemonJson, resolvConfText, restoreFile, writeReplacing, type FileBackup } from './resolver-config.js';
+
+export const AGENT_TABLE = 'runwall_agent';
+export const AGENT_CGROUP = 'runwall-agent';
+/** The agent's resolver on loopback: beside systemd-resolved's 127.0.0.53, never on it. */
+export const AGENT_LOOPBACK_RESOLVER = '127.0.0.153';
+const NFLOG_GROUP = 19_999;
+
+export interface AgentPaths {
+  readonly stateDir: string;
+  readonly resolvConf: string;
+  /** Docker's daemon.json; only changed when its directory exists. */
+  readonly dockerDaemonJson: string;
+}
+
+export function agentPaths(overrides: Partial<AgentPaths> = {}): AgentPaths {
+  const stateDir = overrides.stateDir ?? process.env['RUNWALL_AGENT_DIR'] ?? '/run/runwall/agent';
+  return {
+    stateDir,
+    resolvConf: overrides.resolvConf ?? '/etc/resolv.conf',
+    dockerDaemonJson: overrides.dockerDaemonJson ?? '/etc/docker/daemon.json',
+  };
+}
+
+export function controlSocketPath(paths: AgentPaths): string {
+  return `${paths.stateDir}/control.sock`;
+}
+
+interface AgentState {
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly table: string;
+  readonly backups: readonly FileBackup[];
+}
+
+function statePath(paths: AgentPaths): string {
+  return `${paths.stateDir}/state.json`;
+}
+
+function readAgentState(paths: AgentPaths): AgentState | null {
+  try {
+    return JSON.parse(readFileSync(statePath(paths), 'utf8')) as AgentState;
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Undoes what an agent that is no longer running left: its table and the
+ * resolver configuration it replaced. Returns what it did, for the report.
+ */
+export function recoverDeadAgent(paths: AgentPaths, nft: Nftables): string[] {
+  const state = readAgentState(paths);
+  if (!state) return [];
+  if (pidAlive(state.pid)) throw new RunwallError('RW_AGENT_RUNNING', `a runwall agent is already running (pid ${state.pid})`);
+  const done: string[] = [];
+  try {
+    nft.run(`delete table inet ${state.table}`);
+    done.push(`removed table inet ${state.table}`);
+  } catch {
+    // Already gone.
+  }
+  for (const backup of state.backups) {
+    restoreFile(backup);
+    done.push(`restored ${backup.path}`);
+  }
+  rmSync(statePath(paths), { force: true });
+  return done;
+}
+
+function bridgeAddresses(): string[] {
+  const out = ip(['-j', '-4', 'addr', 'show', 'type', 'bridge']);
+  const links = JSON.parse(out || '[]') as Array<{ addr_info?: Array<{ local?: string; family?: string }> }>;
+  return links.flatMap((link) => (link.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local as string));
+}
+
+export interface AgentOptions {
+  readonly policy: EffectivePolicy;
+  readonly paths: AgentPaths;
+  readonly ttlGraceSeconds: number;
+  readonly eventsPath?: string;
+  /** Where `stop` writes the report when the request names no path. */
+  readonly defaultReportPath: string;
+}
+
+export interface AgentStatus {
+  readonly pid: number;
+  readonly mode: EffectivePolicy['egressPolicy'];
+  readonly startedAt: string;
+  readonly enforcingAfterMs: number;
+  readonly resolvers: readonly string[];
+  readonly events: number;
+  readonly problems: readonly { code: string; message: string; time: string }[];
+  readonly rssBytes: number;
+}
+
+/** Runs the agent in this process until `stop` arrives over the control socket (or SIGTERM/SIGINT). */
+export async function runAgent(options: AgentOptions): Promise<void> {
+  requireRoot('runwall agent');
+  requireTools(['ip', 'unshare', 'nft', 'mount']);
+  const { paths, policy } = options;
+  const nft = Nftables.open();
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const startedAt = new Date();
+  const pipeline = new EventPipeline();
+  const events: RunEvent[] = [];
+  pipeline.subscribe((event) => events.push(event));
+  const exporter = options.eventsPath ? new JsonlExporter(options.eventsPath) : null;
+  if (exporter) pipeline.subscribe(exporter.write);
+
+  const recovered = recoverDeadAgent(paths, nft);
+  if (recovered.length > 0) {
+    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'cleanup', message: `a previous agent had died: ${recovered.join('; ')}` });
+  }
+
+  // Our own sockets (upstream DNS) are exempt from the rules by this cgroup.
+  cgroup2Root();
+  createCgroup(AGENT_CGROUP);
+  moveToCgroup(AGENT_CGROUP, process.pid);
+
+  const compiled = compilePolicy(policy);
+  const bridges = bridgeAddresses();
+  const resolvers = [AGENT_LOOPBACK_RESOLVER, ...bridges];
+  const firewall = new Firewall(
+    nft,
+    {
+      table: AGENT_TABLE,
+      mode: policy.egressPolicy,
+      scope: { kind: 'agent', agentCgroup: AGENT_CGROUP, agentCgroupLevel: 1 },
+      nflogGroup: NFLOG_GROUP,
+      resolvers: resolvers.map((address) => ({ family: 4 as const, address })),
+      staticAllows: compiled.staticAllows(),
+      blocked: compiled.blockedNetworks().map(({ family, cidr }) => ({ family, cidr })),
+    },
+    { graceSeconds: options.ttlGraceSeconds, load: loadRulesetWithCgroupView },
+  );
+
+  const backups: FileBackup[] = [];
+  const saveState = (): void =>
+    writeFileSync(statePath(paths), JSON.stringify({ pid: process.pid, startedAt: startedAt.toISOString(), table: AGENT_TABLE, backups } satisfies AgentState), {
+      mode: 0o600,
+    });
+  saveState();
+
+  let engine: EgressEngine;
+  try {
+    engine = await EgressEngine.start({
+      policy: compiled,
+      firewall,
+      pipeline,
+      dns: { listen: resolvers.map((address) => ({ address, port: 53 })), upstream: splitUpstream(policy.dnsUpstream) },
+    });
+    // The resolver listens: now point the machine at it. Backups go to the state file first.
+    backups.push(backupFile(paths.resolvConf));
+    saveState();
+    writeReplacing(paths.resolvConf, resolvConfText([AGENT_LOOPBACK_RESOLVER]));
+    const dockerDir = paths.dockerDaemonJson.slice(0, paths.dockerDaemonJson.lastIndexOf('/'));
+    if (bridges.length > 0 && existsSync(dockerDir)) {
+      const backup = backupFile(paths.dockerDaemonJson);
+      backups.push(backup);
+      saveState();
+      writeReplacing(paths.dockerDaemonJson, dockerDaemonJson(backup.content, bridges));
+    }
+  } catch (error: unknown) {
+    for (const backup of backups.reverse()) restoreFile(backup);
+    firewall.remove();
+    rmSync(statePath(paths), { force: true });
+    nft.close();
+    throw error instanceof RunwallError
+      ? error
+      : new RunwallError('RW_SETUP_FAILED', `agent set-up failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const enforcingAfterMs = Math.round(process.uptime() * 1000);
+  pipeline.emit({
+    kind: 'agent',
+    time: new Date().toISOString(),
+    action: 'enforcing',
+    message: `${policy.egressPolicy} mode on output and forward; resolver ${resolvers.join(', ')}; ${enforcingAfterMs} ms after start`,
+  });
+
+  let stopping: Promise<RunReport> | null = null;
+  const stop = (reportPath: string): Promise<RunReport> => {
+    stopping ??= (async () => {
+      pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: 'agent stopping; resolver configuration restored' });
+      for (const backup of [...backups].reverse()) restoreFile(backup);
+      await engine.stop();
+      nft.close();
+      const ci = ciFromEnvironment(process.env);
+      const report = buildReport({
+        run: {
+          runId: `agent-${process.pid}-${startedAt.getTime()}`,
+          surface: 'agent',
+          host: hostname(),
+          startedAt: startedAt.toISOString(),
+          endedAt: new Date().toISOString(),
+          ...(ci ? { ci } : {}),
+        },
+        policy,
+        enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems] },
+        events,
+      });
+      writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o644 });
+      await exporter?.close();
+      rmSync(statePath(paths), { force: true });
+      return report;
+    })();
+    return stopping;
+  };
+
+  const handle = async (request: ControlRequest): Promise<unknown> => {
+    switch (request.command) {
+      case 'status':
+        return {
+          pid: process.pid,
+          mode: policy.egressPolicy,
+          startedAt: startedAt.toISOString(),
+          enforcingAfterMs,
+          resolvers,
+          events: pipeline.count,
+          problems: engine.problems,
+          rssBytes: process.memoryUsage.rss(),
+        } satisfies AgentStatus;
+      case 'stop': {
+        const report = await stop(request.report ?? options.defaultReportPath);
+        setImmediate(() => server.close());
+        return { report: request.report ?? options.defaultReportPath, summary: report.summary };
+      }
+      case 'step':
+        pipeline.emit({ kind: 'step', time: new Date().toISOString(), action: request.action, id: request.name, name: request.name });
+        return { accepted: true };
+    }
+  };
+  const server = await listenControl(controlSocketPath(paths), handle);
+  const onSignal = (): void => {
+    void stop(options.defaultReportPath).then(() => server.close());
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await new Promise<void>((resolve) => server.on('close', () => resolve()));
+  rmSync(controlSocketPath(paths), { force: true });
+}

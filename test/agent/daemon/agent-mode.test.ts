@@ -1,0 +1,148 @@
+// `runwall agent` protecting a whole "runner VM" (the test internet's host namespace): local processes
+// and a container behind a bridge are under one policy; a killed agent leaves the machine blocked.
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../../src/protocol/index.js';
+import { createInternet, type Container, type Internet } from '../../helpers/internet.js';
+import { statuses } from '../../helpers/job-checks.js';
+import { REPO, RUNWALL, eventsOf } from '../../helpers/runwall-cli.js';
+
+interface AgentFixture {
+  readonly dir: string;
+  readonly resolvConf: string;
+  readonly original: string;
+  readonly flags: string[];
+}
+
+function fixture(): AgentFixture {
+  const dir = mkdtempSync(join(tmpdir(), 'runwall-agent-'));
+  const resolvConf = join(dir, 'resolv.conf');
+  const original = 'nameserver 198.51.100.53\nsearch example.internal\n';
+  writeFileSync(resolvConf, original);
+  mkdirSync(join(dir, 'docker'));
+  return {
+    dir,
+    resolvConf,
+    original,
+    flags: ['--state-dir', join(dir, 'state'), '--resolv-conf', resolvConf, '--docker-daemon-json', join(dir, 'docker', 'daemon.json')],
+  };
+}
+
+/** A shell on the "runner" whose /etc/resolv.conf is the file the agent manages. */
+function onRunner(internet: Internet, f: AgentFixture, script: string) {
+  return internet.runInHost(['unshare', '--mount', 'sh', '-c', `mount --bind ${f.resolvConf} /etc/resolv.conf && ${script}`], { timeoutMs: 30_000 });
+}
+
+/** A shell in the container, resolving through the agent on the bridge as Docker's daemon `dns` would make it. */
+function inContainer(container: Container, f: AgentFixture, script: string) {
+  const resolv = join(f.dir, 'container-resolv.conf');
+  writeFileSync(resolv, 'nameserver 203.0.113.129\n');
+  return container.run(['unshare', '--mount', 'sh', '-c', `mount --bind ${resolv} /etc/resolv.conf && ${script}`], { timeoutMs: 30_000 });
+}
+
+const CHECK = `check() { name=$1; shift; "$@" >/dev/null 2>&1; echo "$name $?"; }`;
+
+describe('runwall agent', () => {
+  let internet: Internet;
+  let container: Container;
+  beforeAll(async () => {
+    internet = await createInternet();
+    container = await internet.addContainer('docker0');
+  }, 60_000);
+  afterAll(async () => {
+    await internet?.destroy();
+  });
+
+  it('enforces on the machine and on containers behind a bridge, and restores the resolver on stop', async () => {
+    const f = fixture();
+    const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(start.stderr).toBe('');
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(/enforcing block mode/);
+    expect(readFileSync(f.resolvConf, 'utf8')).toMatch(/^nameserver 127\.0\.0\.153$/m);
+    expect(JSON.parse(readFileSync(join(f.dir, 'docker', 'daemon.json'), 'utf8'))).toEqual({ dns: ['203.0.113.129'] });
+
+    const local = await onRunner(
+      internet,
+      f,
+      `${CHECK}
+       check allowed curl -sf -m 3 http://allowed.test:443/
+       check denied curl -sf -m 3 http://other.test:443/
+       check direct curl -sf -m 3 http://198.51.100.11:443/
+       check bypass dig +time=1 +tries=1 @203.0.113.53 allowed.test`,
+    );
+    expect(statuses(local)).toEqual({ allowed: 0, denied: 6, direct: 7, bypass: 9 });
+
+    const boxed = await inContainer(
+      container,
+      f,
+      `${CHECK}
+       check allowed curl -sf -m 3 http://allowed.test:443/
+       check denied curl -sf -m 3 http://other.test:443/
+       check direct curl -sf -m 3 http://198.51.100.11:443/
+       check bypass dig +time=1 +tries=1 @198.51.100.53 allowed.test`,
+    );
+    expect(statuses(boxed)).toEqual({ allowed: 0, denied: 6, direct: 7, bypass: 9 });
+
+    const status = await internet.runInHost([...RUNWALL, 'agent', 'status', ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(JSON.parse(status.stdout)).toMatchObject({ mode: 'block', resolvers: ['127.0.0.153', '203.0.113.129'] });
+
+    const reportPath = join(f.dir, 'report.json');
+    const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', '--report', reportPath, ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(stop.code).toBe(0);
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe(f.original);
+    expect((await internet.runInHost(['nft', 'list', 'tables'])).stdout).not.toContain('runwall_agent');
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
+    expect(report.run.surface).toBe('agent');
+    const blocked = eventsOf(report, 'connection').filter((e) => e.verdict === 'blocked');
+    expect(blocked.map((e) => `${e.source} ${e.destination}:${e.port}`)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^203\.0\.113\.130 198\.51\.100\.11:443$/), expect.stringMatching(/198\.51\.100\.11:443$/)]),
+    );
+    expect(eventsOf(report, 'dns').find((e) => e.name === 'other.test')?.verdict).toBe('blocked');
+    expect((await internet.dns.queries()).map((q) => q.name)).not.toContain('other.test');
+  }, 120_000);
+
+  it('killed mid-run in block mode, it leaves the machine blocked until `agent stop` cleans up', async () => {
+    const f = fixture();
+    const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(start.code).toBe(0);
+    const status = JSON.parse((await internet.runInHost([...RUNWALL, 'agent', 'status', ...f.flags.slice(0, 2)], { cwd: REPO })).stdout) as { pid: number };
+    process.kill(status.pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = await onRunner(
+      internet,
+      f,
+      `${CHECK}
+       check name curl -sf -m 3 http://allowed.test:443/
+       check direct curl -sf -m 3 http://198.51.100.11:443/
+       check bypass dig +time=1 +tries=1 @198.51.100.53 allowed.test`,
+    );
+    expect(statuses(after)).toEqual({ name: 6, direct: 7, bypass: 9 });
+    const dead = await internet.runInHost([...RUNWALL, 'agent', 'status', ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(dead.code).toBe(3);
+    expect(dead.stdout).toContain('stays blocked');
+    const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain('cleaned up');
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe(f.original);
+    const open = await onRunner(internet, f, `${CHECK}\ncheck direct curl -sf -m 3 http://198.51.100.11:443/`);
+    expect(statuses(open)).toEqual({ direct: 0 });
+  }, 120_000);
+
+  it('a second agent is refused while one runs, and bad input starts nothing', async () => {
+    const f = fixture();
+    const bad = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test:70000', ...f.flags], { cwd: REPO });
+    expect(bad.code).toBe(251);
+    expect(bad.stderr).toMatch(/RW_ENDPOINT_INVALID/);
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe(f.original);
+    const first = await internet.runInHost([...RUNWALL, 'agent', 'start', '--egress-policy', 'audit', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(first.code).toBe(0);
+    const second = await internet.runInHost([...RUNWALL, 'agent', 'start', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(second.code).toBe(250);
+    expect(second.stderr).toMatch(/RW_AGENT_RUNNING/);
+    const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(stop.code).toBe(0);
+  }, 120_000);
+});

@@ -191,9 +191,9 @@ export class SqlStore implements Store {
 
   async createTenant(slug: string, name: string): Promise<Tenant> {
     const now = Date.now();
-    const existing = await this.db.all('SELECT id FROM tenants WHERE slug = ?', [slug]);
-    if (existing.length > 0) throw new RunwallError('RW_CONFLICT', `tenant '${slug}' already exists`);
-    const rows = await this.db.all('INSERT INTO tenants (slug, name, created_ms) VALUES (?, ?, ?) RETURNING id', [slug, name, now]);
+    // ON CONFLICT rather than a prior SELECT: two servers creating the same tenant get one row and one RW_CONFLICT.
+    const rows = await this.db.all('INSERT INTO tenants (slug, name, created_ms) VALUES (?, ?, ?) ON CONFLICT (slug) DO NOTHING RETURNING id', [slug, name, now]);
+    if (rows.length === 0) throw new RunwallError('RW_CONFLICT', `tenant '${slug}' already exists`);
     return { id: num(rows[0]?.id), slug, name, createdAt: iso(now) };
   }
 
@@ -275,13 +275,12 @@ export class SqlStore implements Store {
   async createUser(tenantId: number, email: string, password: string, userRole: Role): Promise<UserInfo> {
     const now = Date.now();
     const normal = email.trim().toLowerCase();
-    const existing = await this.db.all('SELECT id FROM users WHERE email = ?', [normal]);
-    if (existing.length > 0) throw new RunwallError('RW_CONFLICT', `a user '${normal}' already exists`);
     const hash = await hashPassword(password);
     const rows = await this.db.all(
-      'INSERT INTO users (tenant_id, email, password_hash, role, created_ms) VALUES (?, ?, ?, ?, ?) RETURNING id',
+      'INSERT INTO users (tenant_id, email, password_hash, role, created_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id',
       [tenantId, normal, hash, userRole, now],
     );
+    if (rows.length === 0) throw new RunwallError('RW_CONFLICT', `a user '${normal}' already exists`);
     return { id: num(rows[0]?.id), email: normal, role: userRole, createdAt: iso(now) };
   }
 

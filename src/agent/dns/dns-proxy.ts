@@ -87,6 +87,8 @@ const TCP_IDLE_MS = 10_000;
 /** Bounds the pending map: a quarter of the 16-bit id space. */
 const MAX_UDP_IN_FLIGHT = 16_384;
 const TCP_POOL = { maxConnections: 4, maxInFlightPerConnection: 1024, idleMs: TCP_IDLE_MS } as const;
+/** Answers held while the gate decides: bounded in count here and in time by the upstream timeout. */
+const MAX_AWAITING_GATE = 16_384;
 /** A TCP client with this many unanswered queries is not read from until some are answered. */
 const MAX_TCP_CLIENT_IN_FLIGHT = 64;
 
@@ -102,7 +104,7 @@ function errorData(error: unknown, context?: string): ErrorData {
 }
 
 function formatClient(address: string, port: number, family: string | undefined): string {
-  return family === 'IPv6' || net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function isLocalQueryRcode(rcode: unknown): rcode is 'NXDOMAIN' | 'REFUSED' {
@@ -394,7 +396,7 @@ export class DnsProxy {
     if (decision.action === 'forward') {
       this.counters.forwarded++;
       const query = new ForwardedQuery(this, message, parsed, client, transport, reply, receivedAt, started, this.timeoutMs);
-      const sent = transport === 'udp' ? this.udpUpstream!.send(query) : this.tcpUpstream.send(query);
+      const sent = this.awaitingGate.size < MAX_AWAITING_GATE && (transport === 'udp' ? this.udpUpstream!.send(query) : this.tcpUpstream.send(query));
       if (!sent) this.finishLocally(query, 'SERVFAIL', { code: 'RW_DNS_UPSTREAM_FAILED', message: `too many queries in flight to upstream ${describe(this.options.upstream)}` });
     } else if (decision.action === 'answer' && isLocalQueryRcode(decision.rcode)) {
       this.counters.answeredLocally++;

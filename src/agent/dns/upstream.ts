@@ -137,10 +137,6 @@ export class UdpUpstream {
     return new UdpUpstream(socket, upstream, ids, capacity);
   }
 
-  get inFlight(): number {
-    return this.table.size;
-  }
-
   /** False when too many queries are in flight. */
   send(request: UpstreamRequest): boolean {
     if (this.closed) return false;
@@ -197,12 +193,6 @@ export class TcpUpstreamPool {
     private readonly ids: IdSource,
     private readonly options: TcpPoolOptions,
   ) {}
-
-  get inFlight(): number {
-    let total = 0;
-    for (const connection of this.connections) total += connection.table.size;
-    return total;
-  }
 
   /** False when every connection is full or the pool is closed. */
   send(request: UpstreamRequest): boolean {

@@ -6,7 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RunwallError } from '../../../src/protocol/index.js';
 import {
   DnsProxy,
+  TcpFrameDecoder,
   decodeResponse,
+  encodeTcpFrame,
   type DecodedResponse,
   type DnsExchange,
   type DnsGate,
@@ -58,7 +60,9 @@ function concurrentAddress(index: number): string {
   return `10.77.${index >> 8}.${index & 0xff}`;
 }
 
-function respond(query: Buffer, question: SeenQuestion): Uint8Array[] {
+let flakyTcpDrops = 0;
+
+function respond(query: Buffer, question: SeenQuestion): Uint8Array[] | 'close' {
   const { name } = question;
   if (name === 'www.allowed.test' || name === 'allowed.test') return [answerWith(query, [{ type: 'A', name, ttl: 300, data: '198.51.100.10' }])];
   if (name === 'v6.allowed.test') return [answerWith(query, [{ type: 'AAAA', name, ttl: 300, data: '2001:db8::6' }])];
@@ -79,6 +83,11 @@ function respond(query: Buffer, question: SeenQuestion): Uint8Array[] {
     return question.transport === 'udp' ? [answerWith(query, [], { truncated: true })] : [answerWith(query, bigAnswers(name))];
   }
   if (name === 'slow.allowed.test') return [];
+  if (name === 'flaky.allowed.test') {
+    // The first TCP connection is dropped under the query; the next one answers.
+    if (question.transport === 'tcp' && flakyTcpDrops++ === 0) return 'close';
+    return [answerWith(query, [{ type: 'A', name, ttl: 5, data: '198.51.100.40' }])];
+  }
   if (name === 'spoof.allowed.test') {
     const real = answerWith(query, [{ type: 'A', name, ttl: 5, data: '198.51.100.30' }]);
     const wrongId = Buffer.from(answerWith(query, [{ type: 'A', name, ttl: 5, data: '203.0.113.66' }]));
@@ -204,6 +213,29 @@ describe('DnsProxy', () => {
     expect(aRecords(byId.get(0x0a0a) ?? null)).toEqual(['198.51.100.10']);
     expect(aRecords(byId.get(0x0b0b) ?? null)).toEqual(['2001:db8::6']);
     expect(gate.exchanges.some((exchange) => exchange.transport === 'tcp' && exchange.question?.name === 'v6.allowed.test')).toBe(true);
+  });
+
+  it('sends a TCP query once more when the upstream drops the connection under it', async () => {
+    const [answer] = await askTcp(port4, [packetQuery(0x0c0c, 'flaky.allowed.test', 'A')]);
+    expect(aRecords(answer!)).toEqual(['198.51.100.40']);
+    expect(upstream.seen.filter((question) => question.name === 'flaky.allowed.test')).toHaveLength(2);
+  });
+
+  it('answers a TCP client that half-closes right after its query', async () => {
+    const socket = net.connect({ port: port4, host: '127.0.0.1', allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    const closed = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no close within 3 s')), 3000);
+      socket.on('data', (chunk) => chunks.push(chunk));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    socket.end(encodeTcpFrame(packetQuery(0x0d0d, 'www.allowed.test', 'A')));
+    await closed;
+    const frames = new TcpFrameDecoder().push(Buffer.concat(chunks));
+    expect(frames.map((frame) => aRecords(Buffer.from(frame)))).toEqual([['198.51.100.10']]);
   });
 
   it('answers a denied name over TCP locally too', async () => {

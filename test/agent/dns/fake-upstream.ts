@@ -12,8 +12,8 @@ export interface SeenQuestion {
   readonly raw: Buffer;
 }
 
-/** Returns the answers to send (in order; several to test mismatches), or [] to stay silent. */
-export type Responder = (query: Buffer, question: SeenQuestion) => Uint8Array[];
+/** Returns the answers to send (in order; several to test mismatches), [] to stay silent, or 'close' to drop a TCP connection. */
+export type Responder = (query: Buffer, question: SeenQuestion) => Uint8Array[] | 'close';
 
 function questionOf(query: Buffer, transport: 'udp' | 'tcp'): SeenQuestion {
   // Read the name and type by hand: dns-packet does not know every type.
@@ -50,7 +50,8 @@ export class FakeUpstream {
     udp.on('message', (query, remote) => {
       const question = questionOf(query, 'udp');
       upstream.seen.push(question);
-      for (const answer of responder(query, question)) udp.send(answer, remote.port, remote.address);
+      const answers = responder(query, question);
+      if (answers !== 'close') for (const answer of answers) udp.send(answer, remote.port, remote.address);
     });
     tcp.on('connection', (socket) => {
       upstream.tcpSockets.add(socket);
@@ -61,7 +62,12 @@ export class FakeUpstream {
           const query = Buffer.from(frame);
           const question = questionOf(query, 'tcp');
           upstream.seen.push(question);
-          for (const answer of responder(query, question)) socket.write(encodeTcpFrame(answer));
+          const answers = responder(query, question);
+          if (answers === 'close') {
+            socket.destroy();
+            return;
+          }
+          for (const answer of answers) socket.write(encodeTcpFrame(answer));
         }
       });
       socket.on('error', () => undefined);

@@ -75,7 +75,7 @@ export function registerExecCommand(program: Command): void {
         ttlGraceSeconds: parseGrace(flags.ttlGrace),
         ...(flags.report ? { reportPath: flags.report } : {}),
         ...(flags.events ? { eventsPath: flags.events } : {}),
-        ...(flags.workspace ? { cwd: flags.workspace } : {}),
+        ...(flags.workspace ? { cwd: flags.workspace, workspace: flags.workspace } : {}),
       });
       process.stderr.write(formatRunSummaryLine(outcome.report, flags.report) + '\n');
       process.exitCode = outcome.exitCode;

@@ -17,6 +17,7 @@ import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
+import { startSensors } from '../sensors/start-sensors.js';
 import { listenControl, type ControlRequest } from './control.js';
 import { backupFile, dockerDaemonJson, resolvConfText, restoreFile, writeReplacing, type FileBackup } from './resolver-config.js';
 
@@ -108,6 +109,8 @@ export interface AgentOptions {
   readonly paths: AgentPaths;
   readonly ttlGraceSeconds: number;
   readonly eventsPath?: string;
+  /** The job's workspace the file sensor watches, when known. */
+  readonly workspace?: string;
   /** Where `stop` writes the report when the request names no path. */
   readonly defaultReportPath: string;
 }
@@ -200,6 +203,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       : new RunwallError('RW_SETUP_FAILED', `agent set-up failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   const enforcingAfterMs = Math.round(process.uptime() * 1000);
+  const sensors = await startSensors({
+    pipeline,
+    scope: { kind: 'agent', agentPid: process.pid },
+    policy,
+    workspace: options.workspace ?? null,
+    shared: new Map(),
+  });
   pipeline.emit({
     kind: 'agent',
     time: new Date().toISOString(),
@@ -212,6 +222,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     stopping ??= (async () => {
       pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: 'agent stopping; resolver configuration restored' });
       for (const backup of [...backups].reverse()) restoreFile(backup);
+      await sensors.stop();
       await engine.stop();
       nft.close();
       const ci = ciFromEnvironment(process.env);
@@ -225,7 +236,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           ...(ci ? { ci } : {}),
         },
         policy,
-        enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems] },
+        enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems, ...sensors.problems] },
         events,
       });
       writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o644 });

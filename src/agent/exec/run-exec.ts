@@ -15,6 +15,7 @@ import { Nftables, cgroup2Root } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
 import { DROPPED_CAPABILITIES } from '../sandbox/sandbox-plan.js';
+import { startSensors } from '../sensors/start-sensors.js';
 import { requireRoot, requireTools } from './preflight.js';
 
 export interface ExecRequest {
@@ -24,6 +25,8 @@ export interface ExecRequest {
   readonly reportPath?: string;
   readonly eventsPath?: string;
   readonly cwd?: string;
+  /** The tree the file sensor watches (absent: no file monitoring). */
+  readonly workspace?: string;
   /** Seconds an admitted address outlives its DNS TTL. */
   readonly ttlGraceSeconds: number;
   readonly env?: NodeJS.ProcessEnv;
@@ -127,6 +130,15 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}`,
   });
 
+  sandbox.createCgroup();
+  const sensors = await startSensors({
+    pipeline,
+    scope: { kind: 'exec', cgroup: plan.cgroup, netns: plan.netns },
+    policy: request.policy,
+    workspace: request.workspace ?? null,
+    shared: new Map(),
+  });
+
   const child = sandbox.spawnJob({
     command: request.command,
     args: request.args,
@@ -157,13 +169,14 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
 
+  await sensors.stop();
   await engine.stop();
   const failures = await sandbox.teardown();
   for (const failure of failures) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
   }
   nft.close();
-  const problems = [...engine.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
+  const problems = [...engine.problems, ...sensors.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
   pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
 
   const ci = ciFromEnvironment(process.env);

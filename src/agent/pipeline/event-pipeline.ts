@@ -7,10 +7,13 @@
 import type { RunEvent, UnsequencedEvent } from '../../protocol/index.js';
 
 export type EventSubscriber = (event: RunEvent) => void;
+/** Fills in what the sensor could not know (the process, the step) before the event gets its place. */
+export type EventEnricher = (event: UnsequencedEvent) => UnsequencedEvent;
 
 export class EventPipeline {
   #seq = 0;
   readonly #subscribers: EventSubscriber[] = [];
+  readonly #enrichers: EventEnricher[] = [];
   #failing = false;
 
   subscribe(subscriber: EventSubscriber): () => void {
@@ -21,13 +24,27 @@ export class EventPipeline {
     };
   }
 
+  enrich(enricher: EventEnricher): void {
+    this.#enrichers.push(enricher);
+  }
+
   get count(): number {
     return this.#seq;
   }
 
   emit(event: UnsequencedEvent): RunEvent {
+    let enriched = event;
+    for (const enricher of this.#enrichers) {
+      try {
+        enriched = enricher(enriched);
+      } catch (error: unknown) {
+        // An enricher's failure leaves the event as it was, with the error as data on it.
+        const message = error instanceof Error ? error.message : String(error);
+        enriched = { ...enriched, error: { code: 'RW_INTERNAL', message: `enrichment failed: ${message}` } } as UnsequencedEvent;
+      }
+    }
     this.#seq += 1;
-    const sequenced = Object.freeze({ ...event, seq: this.#seq }) as RunEvent;
+    const sequenced = Object.freeze({ ...enriched, seq: this.#seq }) as RunEvent;
     for (const subscriber of [...this.#subscribers]) {
       try {
         subscriber(sequenced);

@@ -156,6 +156,7 @@ export class ExecSandbox {
   readonly plan: SandboxPlan;
   readonly resolvConf: string;
   #torndown = false;
+  #cgroupDir: string | null = null;
   readonly #undo: Array<{ what: string; run: () => void | Promise<void> }> = [];
 
   private constructor(plan: SandboxPlan, resolvConf: string) {
@@ -239,13 +240,21 @@ export class ExecSandbox {
    * file mounted over /etc/resolv.conf, capabilities dropped. If runwall dies,
    * the parent-death signal takes the whole PID namespace with it.
    */
-  spawnJob(options: JobSpawnOptions): ChildProcess {
+  /** The job's cgroup, made before the job starts so sensors can watch it from its first exec. */
+  createCgroup(): string {
     const p = this.plan;
-    const cgroupDir = createCgroup(p.cgroup);
+    if (this.#cgroupDir) return this.#cgroupDir;
+    this.#cgroupDir = createCgroup(p.cgroup);
     this.onTeardown(`cgroup ${p.cgroup}`, async () => {
       await killCgroup(p.cgroup);
       removeCgroup(p.cgroup);
     });
+    return this.#cgroupDir;
+  }
+
+  spawnJob(options: JobSpawnOptions): ChildProcess {
+    const p = this.plan;
+    const cgroupDir = this.createCgroup();
     const enter = [
       'nsenter',
       `--net=${netnsPath(p.netns)}`,

@@ -1,0 +1,7 @@
+/**
+ * The sensors a run starts, in order (one line each). A sensor that fails to
+ * start is reported as an agent error event; enforcement does not depend on it.
+ */
+import type { SensorFactory } from './sensor.js';
+
+export const SENSOR_FACTORIES: readonly { readonly name: string; readonly start: SensorFactory }[] = [];

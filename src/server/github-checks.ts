@@ -95,7 +95,9 @@ export class CheckRunPoster {
   constructor(private readonly config: GitHubAppConfig) {}
 
   private octokit(auth: string): Octokit {
-    return new Octokit({ baseUrl: this.config.baseUrl.replace(/\/$/, ''), auth, userAgent: 'runwall-server' });
+    // Octokit's own request log would print every failed call; failures are recorded on the run instead.
+    const quiet = () => undefined;
+    return new Octokit({ baseUrl: this.config.baseUrl.replace(/\/$/, ''), auth, userAgent: 'runwall-server', log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
   }
 
   /** Creates a completed check run on `run`'s commit; resolves to the check's id. */
@@ -103,7 +105,8 @@ export class CheckRunPoster {
     if (!run.repo || !run.sha) throw new RunwallError('RW_GITHUB_FAILED', `run ${run.runId} has no repository and commit to attach a check to`);
     const [owner, repo] = run.repo.split('/');
     if (!owner || !repo) throw new RunwallError('RW_GITHUB_FAILED', `run ${run.runId}: repository '${run.repo}' is not owner/name`);
-    const app = this.octokit(appJwt(this.config.appId, this.config.privateKey, nowMs));
+    // The JWT is checked against GitHub's real clock, whatever clock the caller runs on.
+    const app = this.octokit(appJwt(this.config.appId, this.config.privateKey, Date.now()));
     let installationId: number;
     try {
       installationId = (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;

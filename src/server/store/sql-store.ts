@@ -383,15 +383,15 @@ export class SqlStore implements Store {
 
     return this.db.transaction(async (tx) => {
       let run = await this.findRun(tx, tenantId, input.runId);
-      const created = !run;
+      let created = false;
       const startedMs = parseTimeMs(metadata?.startedAt) ?? firstEventMs ?? nowMs;
       if (!run) {
-        await tx.run(
+        created = await tx.run(
           // Two parts of a new run may arrive at once: the second waits for the first's row.
           `INSERT INTO runs (tenant_id, run_id, started_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, run_id) DO NOTHING`,
           [tenantId, input.runId, startedMs, nowMs, nowMs],
-        );
+        ) > 0;
         run = await this.findRun(tx, tenantId, input.runId);
         if (!run) throw new RunwallError('RW_DATABASE_FAILED', `run ${input.runId} vanished while it was written`);
       }

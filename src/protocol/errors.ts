@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   RW_PAYLOAD_TOO_LARGE: 'The upload is larger than the server accepts.',
   RW_PAYLOAD_INVALID: 'The request body is not valid JSON of the documented shape.',
   RW_QUERY_INVALID: 'A query parameter is unknown or its value is outside the documented set.',
+  RW_SERVER_LISTEN_FAILED: 'runwall server could not listen on the given host and port (in use, or not an address of this machine).',
   RW_CONFLICT: 'The resource was changed concurrently or already exists.',
   RW_RATE_LIMITED: 'Too many requests from this caller; retry later.',
   RW_DATABASE_FAILED: 'The database refused an operation or a migration failed.',

@@ -12,6 +12,7 @@ import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } fro
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
+import { buildLockdownRuleset } from '../enforce/ruleset.js';
 import { requireRoot, requireTools } from '../exec/preflight.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
@@ -174,6 +175,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     });
   saveState();
 
+  const ourResolvConf = resolvConfText([AGENT_LOOPBACK_RESOLVER]);
   let engine: EgressEngine;
   try {
     engine = await EgressEngine.start({
@@ -185,7 +187,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     // The resolver listens: now point the machine at it. Backups go to the state file first.
     backups.push(backupFile(paths.resolvConf));
     saveState();
-    writeReplacing(paths.resolvConf, resolvConfText([AGENT_LOOPBACK_RESOLVER]));
+    writeReplacing(paths.resolvConf, ourResolvConf);
     const dockerDir = paths.dockerDaemonJson.slice(0, paths.dockerDaemonJson.lastIndexOf('/'));
     if (bridges.length > 0 && existsSync(dockerDir)) {
       const backup = backupFile(paths.dockerDaemonJson);
@@ -195,14 +197,41 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
   } catch (error: unknown) {
     for (const backup of backups.reverse()) restoreFile(backup);
+    backups.length = 0;
+    const reason = error instanceof Error ? error.message : String(error);
+    const code = error instanceof RunwallError ? error.code : 'RW_SETUP_FAILED';
+    if (policy.egressPolicy === 'block') {
+      // Fail closed: a job that asked for block mode never runs unguarded because the agent could not start.
+      nft.run(buildLockdownRuleset(AGENT_TABLE, NFLOG_GROUP));
+      saveState();
+      nft.close();
+      throw new RunwallError(code, `${reason}; the machine is left blocked (fail-closed): only loopback traffic passes until 'runwall agent stop' lifts it`);
+    }
     firewall.remove();
     rmSync(statePath(paths), { force: true });
     nft.close();
-    throw error instanceof RunwallError
-      ? error
-      : new RunwallError('RW_SETUP_FAILED', `agent set-up failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw error instanceof RunwallError ? error : new RunwallError('RW_SETUP_FAILED', `agent set-up failed: ${reason}`);
   }
   const enforcingAfterMs = Math.round(process.uptime() * 1000);
+  // The resolver configuration is part of the guard: a job that rewrites it is reported and undone.
+  const resolverWatch = setInterval(() => {
+    let current: string | null = null;
+    try {
+      current = readFileSync(paths.resolvConf, 'utf8');
+    } catch {
+      // Removed: treated as changed.
+    }
+    if (current === ourResolvConf) return;
+    const message = `${paths.resolvConf} was changed behind the agent's back; rewritten to point at the agent`;
+    engine.problems.push({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() });
+    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'tamper', code: 'RW_SETUP_FAILED', message });
+    try {
+      writeReplacing(paths.resolvConf, ourResolvConf);
+    } catch (error: unknown) {
+      pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `could not rewrite ${paths.resolvConf}: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }, 500);
+  resolverWatch.unref();
   const sensors = await startSensors({
     pipeline,
     scope: { kind: 'agent', agentPid: process.pid },
@@ -220,6 +249,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   let stopping: Promise<RunReport> | null = null;
   const stop = (reportPath: string): Promise<RunReport> => {
     stopping ??= (async () => {
+      clearInterval(resolverWatch);
       pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: 'agent stopping; resolver configuration restored' });
       for (const backup of [...backups].reverse()) restoreFile(backup);
       await sensors.stop();

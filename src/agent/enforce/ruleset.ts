@@ -197,3 +197,20 @@ export function admitCommands(
   }
   return lines.join('\n');
 }
+
+/**
+ * What a machine is left with when the agent cannot start (or could not
+ * restore its rules) in block mode: nothing leaves but loopback, and every
+ * attempt is still logged for whoever reads the group.
+ */
+export function buildLockdownRuleset(table: string, nflogGroup: number): string {
+  const deny = [`log group ${nflogGroup} prefix ${q(LOG_PREFIX.blocked)}`, `meta l4proto tcp reject with tcp reset`, `reject with icmpx admin-prohibited`];
+  return [
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {\n${[
+      chain('output', 'type filter hook output priority filter - 10; policy accept;', [`oifname "lo" accept`, `ct state established,related accept`, ...deny]),
+      chain('forward', 'type filter hook forward priority filter - 10; policy accept;', [`ct state established,related accept`, ...deny]),
+    ].join('\n')}\n}`,
+  ].join('\n');
+}

@@ -146,3 +146,60 @@ describe('runwall agent', () => {
     expect(stop.code).toBe(0);
   }, 120_000);
 });
+
+describe('runwall agent fails closed and resists tampering', () => {
+  let internet: Internet;
+  beforeAll(async () => {
+    internet = await createInternet();
+  }, 60_000);
+  afterAll(async () => {
+    await internet?.destroy();
+  });
+
+  it('in block mode, an agent that cannot start leaves the machine blocked and says so', async () => {
+    const f = fixture();
+    // Something else holds the agent's resolver address: the DNS proxy cannot bind.
+    const squatter = internet.spawnInHost(['socat', 'UDP4-LISTEN:53,bind=127.0.0.153,fork', 'EXEC:/bin/true'], { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    try {
+      const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+      expect(start.code).toBe(250);
+      expect(start.stderr).toMatch(/RW_DNS_BIND_FAILED.*127\.0\.0\.153.*fail-closed/);
+      expect(readFileSync(f.resolvConf, 'utf8')).toBe(f.original);
+      const blocked = await onRunner(internet, f, `${CHECK}\ncheck direct curl -sf -m 3 http://198.51.100.11:443/\ncheck dns dig +time=1 +tries=1 @198.51.100.53 allowed.test`);
+      expect(statuses(blocked)).toEqual({ direct: 7, dns: 9 });
+    } finally {
+      squatter.child.kill('SIGKILL');
+      await squatter.done;
+    }
+    const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', ...f.flags.slice(0, 2)], { cwd: REPO });
+    expect(stop.stdout).toContain('cleaned up');
+    const open = await onRunner(internet, f, `${CHECK}\ncheck direct curl -sf -m 3 http://198.51.100.11:443/`);
+    expect(statuses(open)).toEqual({ direct: 0 });
+  }, 120_000);
+
+  it('puts back a deleted or flushed table and a rewritten resolv.conf, and reports the tampering', async () => {
+    const f = fixture();
+    const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(start.code).toBe(0);
+    await internet.runInHost(['nft', 'delete', 'table', 'inet', 'runwall_agent']);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const afterDelete = await onRunner(internet, f, `${CHECK}\ncheck direct curl -sf -m 3 http://198.51.100.11:443/\ncheck allowed curl -sf -m 3 http://allowed.test:443/`);
+    expect(statuses(afterDelete)).toEqual({ direct: 7, allowed: 0 });
+    await internet.runInHost(['nft', 'flush', 'chain', 'inet', 'runwall_agent', 'job_egress']);
+    writeFileSync(f.resolvConf, 'nameserver 198.51.100.53\n');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(readFileSync(f.resolvConf, 'utf8')).toMatch(/^nameserver 127\.0\.0\.153$/m);
+    const afterFlush = await onRunner(internet, f, `${CHECK}\ncheck direct curl -sf -m 3 http://198.51.100.11:443/`);
+    expect(statuses(afterFlush)).toEqual({ direct: 7 });
+    const reportPath = join(f.dir, 'report.json');
+    await internet.runInHost([...RUNWALL, 'agent', 'stop', '--report', reportPath, ...f.flags.slice(0, 2)], { cwd: REPO });
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
+    const tamper = report.events.filter((e) => e.kind === 'agent' && e.action === 'tamper').map((e) => (e.kind === 'agent' ? e.message : ''));
+    expect(tamper.join('\n')).toMatch(/gone/);
+    expect(tamper.join('\n')).toMatch(/flushed/);
+    expect(tamper.join('\n')).toMatch(/resolv\.conf was changed/);
+    expect(report.enforcement.failClosed).toBe(true);
+    expect(report.enforcement.problems.length).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+});

@@ -119,5 +119,31 @@ export function httpResponse(status: 200 | 400, body: string, method = 'GET'): B
   ]);
 }
 
+/** The largest body `/bytes/N` streams: enough for a bulk-download benchmark, bounded all the same. */
+export const MAX_BULK_BYTES = 8 * 1024 ** 3;
+const BYTES_TARGET = /^\/bytes\/(0|[1-9][0-9]{0,15})$/;
+
+export type BulkTarget =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'bytes'; readonly size: number }
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** `/bytes/N` asks the HTTP servers for a body of N bytes (a bulk download); any other target is not one. */
+export function bulkTarget(target: string): BulkTarget {
+  if (!target.startsWith('/bytes/')) return { kind: 'none' };
+  const match = BYTES_TARGET.exec(target);
+  if (!match) return { kind: 'invalid', reason: `bad size in ${target.slice(0, 64)}: /bytes/N takes a decimal N` };
+  const size = Number(match[1]);
+  if (size > MAX_BULK_BYTES) return { kind: 'invalid', reason: `at most ${MAX_BULK_BYTES} bytes` };
+  return { kind: 'bytes', size };
+}
+
+/** The head of a `/bytes/N` response; the body follows as N bytes the server streams. */
+export function bulkResponseHead(size: number): Buffer {
+  return Buffer.from(
+    `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+  );
+}
+
 /** A fatal TLS alert (handshake_failure): the servers speak no TLS, and say so cleanly. */
 export const TLS_HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);

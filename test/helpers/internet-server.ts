@@ -6,6 +6,7 @@
 //   198.51.100.53, [2001:db8::53]  :53 UDP+TCP   upstream resolver for the zone in internet-zone.ts
 //   203.0.113.53                   :53 UDP+TCP, :853 TCP (plain)  rogue resolver, every name 203.0.113.99
 //   every address                  :80 :443 :8443 TCP  HTTP "ok <local> <port> <Host>"; TLS: SNI logged, alert
+//                                                       GET /bytes/N: N bytes streamed (bulk downloads)
 //   every address                  :443 :9999 UDP      echo
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -17,7 +18,7 @@ import {
   type DnsQuery,
   type Hit,
 } from './internet-control.js';
-import { classifyStreamStart, httpResponse, okBody, TLS_HANDSHAKE_FAILURE } from './internet-http.js';
+import { bulkResponseHead, bulkTarget, classifyStreamStart, httpResponse, okBody, TLS_HANDSHAKE_FAILURE } from './internet-http.js';
 import { openUdpEcho, type UdpEchoSocket } from './internet-udp-echo.js';
 import { answerQuery, parseZoneRecords, resolve, rogueResolve, Zone, type Resolution } from './internet-zone.js';
 
@@ -30,6 +31,8 @@ const UDP_ECHO_PORTS = [443, 9999] as const;
 const MAX_LOG_ENTRIES = 100_000;
 const IDLE_TIMEOUT_MS = 10_000;
 const MAX_DNS_TCP_BUFFER = 2 + 65535;
+/** One buffer, written again and again: a bulk body costs no allocation per chunk. */
+const BULK_CHUNK = Buffer.alloc(1024 * 1024, 'x');
 
 const zone = new Zone();
 let hits: Hit[] = [];
@@ -127,6 +130,40 @@ async function serveRogue(): Promise<void> {
   ]);
 }
 
+/** Writes `size` bytes and closes, waiting for 'drain' whenever the socket's buffer is full. */
+function streamBulk(socket: net.Socket, size: number): void {
+  let left = size;
+  const pump = (): void => {
+    while (left > 0) {
+      const length = Math.min(left, BULK_CHUNK.length);
+      left -= length;
+      if (!socket.write(length === BULK_CHUNK.length ? BULK_CHUNK : BULK_CHUNK.subarray(0, length))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+}
+
+function answerHttp(socket: net.Socket, local: string, port: number, method: string, target: string, host: string | undefined): void {
+  const bulk = bulkTarget(target);
+  switch (bulk.kind) {
+    case 'none':
+      socket.end(httpResponse(200, okBody(local, port, host), method));
+      return;
+    case 'invalid':
+      socket.end(httpResponse(400, `bad request: ${bulk.reason}`, method));
+      return;
+    case 'bytes':
+      socket.write(bulkResponseHead(bulk.size));
+      if (method === 'HEAD') socket.end();
+      else streamBulk(socket, bulk.size);
+      return;
+  }
+}
+
 async function serveHttp(port: number): Promise<void> {
   const server = net.createServer((socket) => {
     let received = Buffer.alloc(0);
@@ -142,7 +179,7 @@ async function serveHttp(port: number): Promise<void> {
           return;
         case 'http':
           append(hits, { kind: 'http', local, port, from, ...(start.host !== undefined ? { host: start.host } : {}) });
-          socket.end(httpResponse(200, okBody(local, port, start.host), start.method));
+          answerHttp(socket, local, port, start.method, start.target, start.host);
           break;
         case 'tls':
           append(hits, { kind: 'tls', local, port, from, ...(start.serverName !== undefined ? { host: start.serverName } : {}) });

@@ -8,3 +8,4 @@ export { NflogReader, type NflogReaderError } from './nflog.js';
 export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
 export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
+export { acceptForwardFor, forwardPolicyDrops } from './iptables.js';

@@ -9,9 +9,11 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync }
 import { join } from 'node:path';
 import { RunwallError } from '../../protocol/index.js';
 import {
+  acceptForwardFor,
   createCgroup,
   createNetns,
   deleteNetns,
+  forwardPolicyDrops,
   ip,
   killCgroup,
   netnsExists,
@@ -225,6 +227,11 @@ export class ExecSandbox {
     sysctl(`net.ipv6.conf.${p.hostInterface}.accept_dad`, '0');
     ip(['addr', 'add', `${p.host4}/30`, 'dev', p.hostInterface]);
     ip(['-6', 'addr', 'add', `${p.host6}/64`, 'dev', p.hostInterface, 'nodad']);
+    for (const family of [4, 6] as const) {
+      if (!forwardPolicyDrops(family)) continue;
+      const undo = acceptForwardFor(family, p.hostInterface);
+      this.onTeardown(`iptables FORWARD accept for ${p.hostInterface} (IPv${family})`, undo);
+    }
     ip(['link', 'set', p.hostInterface, 'up']);
     ip(['link', 'set', 'lo', 'up'], { netns: p.netns });
     ip(['addr', 'add', `${p.job4}/30`, 'dev', p.jobInterface], { netns: p.netns });

@@ -57,6 +57,25 @@ describe('runwall exec lifecycle', () => {
     expect(await leftovers([a.report!.run.runId, b.report!.run.runId])).toBe(before);
   }, 90_000);
 
+  it("works on a Docker host whose iptables FORWARD policy is DROP, and removes its accept rules after", async () => {
+    await internet.runInHost(['sh', '-c', 'iptables -P FORWARD DROP && ip6tables -P FORWARD DROP']);
+    try {
+      const result = await execInHost(
+        internet,
+        ['--allowed-endpoints', 'allowed.test'],
+        `check() { name=$1; shift; "$@" >/dev/null 2>&1; echo "$name $?"; }
+         check v4 curl -sf -m 3 http://allowed.test:443/
+         check v6 curl -sf -m 3 -6 http://allowed.test:443/
+         check direct curl -sf -m 3 http://198.51.100.11:443/`,
+      );
+      expect(statuses(result)).toEqual({ v4: 0, v6: 0, direct: 7 });
+      const rules = await internet.runInHost(['sh', '-c', 'iptables -S FORWARD; ip6tables -S FORWARD']);
+      expect(rules.stdout).not.toContain('runwall');
+    } finally {
+      await internet.runInHost(['sh', '-c', 'iptables -P FORWARD ACCEPT; ip6tables -P FORWARD ACCEPT']);
+    }
+  }, 60_000);
+
   it('the job cannot change the rules, see the host, or use the capabilities a build does not need', async () => {
     const result = await execInHost(
       internet,

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   RW_NFLOG_MALFORMED: 'A netfilter log message could not be decoded.',
   RW_NFLOG_LOST: 'The kernel dropped netfilter log messages because the reader fell behind; some blocked packets were not recorded.',
   RW_TLS_MALFORMED: 'A TLS ClientHello could not be parsed.',
+  RW_FANOTIFY_MALFORMED: 'A fanotify event record could not be decoded; the file event was dropped and reported.',
+  RW_FILE_EVENTS_LOST: 'The kernel dropped file events (fanotify queue overflow) or the sensor could not place them; some file changes were not recorded.',
   // Server.
   RW_AUTH_REQUIRED: 'The request has no valid API key or session.',
   RW_FORBIDDEN: 'The caller may not act on this resource.',

@@ -170,9 +170,14 @@ export const FileEvent = Type.Object(
     kind: Type.Literal('file'),
     ...EventBase,
     action: Type.Union([Type.Literal('create'), Type.Literal('write'), Type.Literal('rename'), Type.Literal('delete')]),
+    /** Relative to the watched workspace; a folded event names a directory, ending in `/`. */
     path: Type.String(),
     to: Type.Optional(Type.String()),
     source: Type.Boolean({ description: 'The file is source (tracked when monitoring started).' }),
+    /** SHA-256 of a source file's content after the change, as the sensor read it (null: the file is gone). */
+    sha256: Type.Optional(Nullable(Type.String())),
+    /** Events of this action under the directory `path` folded into this one (non-source files only). */
+    count: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { $id: 'FileEvent' },
 );
@@ -226,6 +231,8 @@ export const AgentEvent = Type.Object(
       Type.Literal('error'),
       Type.Literal('fail-closed'),
       Type.Literal('cleanup'),
+      /** A sensor's state: turned off by the policy, or what it saw when it stopped. */
+      Type.Literal('sensor'),
     ]),
     message: Type.String(),
     code: Type.Optional(Type.String()),

@@ -41,6 +41,7 @@ export {
   RunMetadata,
   RunReport,
   RunSummary,
+  SourceWriterRule,
 } from './report.js';
 export {
   checkRunEvent,

@@ -57,6 +57,22 @@ export const BlockListEntry = Type.Object(
 );
 export type BlockListEntry = Static<typeof BlockListEntry>;
 
+/**
+ * One `allowed-source-writers` entry: a process (exe path, or a basename
+ * matched against the exe, argv[0] and an interpreter's script) and/or path
+ * globs relative to the workspace. Both given: both must match.
+ */
+export const SourceWriterRule = Type.Object(
+  {
+    process: Type.Optional(Type.String({ minLength: 1 })),
+    paths: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    /** Canonical text, for the report and the excused finding. */
+    text: Type.String(),
+  },
+  { $id: 'SourceWriterRule' },
+);
+export type SourceWriterRule = Static<typeof SourceWriterRule>;
+
 /** The policy a run was enforced with, after flags, policy file and defaults were merged. */
 export const EffectivePolicy = Type.Object(
   {
@@ -65,6 +81,8 @@ export const EffectivePolicy = Type.Object(
     blockList: Type.Array(BlockListEntry),
     dnsUpstream: Type.String(),
     disableFileMonitoring: Type.Boolean(),
+    /** Writers and paths whose changes to source are excused (still reported, severity info). Absent in reports from before the key existed. */
+    allowedSourceWriters: Type.Optional(Type.Array(SourceWriterRule)),
     /** Where each setting came from, for the report: `flag`, `policy-file:PATH`, `default`. */
     origins: Type.Record(Type.String(), Type.String()),
   },

@@ -70,8 +70,7 @@ export function connectionFromPacket(
       rule = {
         source: 'builtin',
         entry: 'dns-only-through-runwall',
-        explanation: `DNS to ${target} bypasses runwall's resolver; DNS (53) and DNS-over-TLS/QUIC (853) to any other server are dropped in every mode`,
-        suggestion: "use the resolver runwall configures (/etc/resolv.conf); it forwards allowed names",
+        explanation: `DNS to ${target} bypasses runwall's resolver; DNS (53) and DNS-over-TLS/QUIC (853) to any other server are dropped in every mode (use the resolver in /etc/resolv.conf: it forwards every allowed name)`,
       };
       break;
     case LOG_PREFIX.host:

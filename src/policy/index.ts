@@ -10,6 +10,14 @@ export { parsePolicyFile, POLICY_FILE_KEYS, type PolicySettings } from './policy
 export { parseDnsUpstream } from './upstream.js';
 export { resolvePolicy, type PolicySources } from './resolve.js';
 export {
+  compileSourceWriters,
+  globToRegExp,
+  parseSourceWriterEntry,
+  parseSourceWriters,
+  type SourceWriter,
+  type SourceWriterMatcher,
+} from './source-writers.js';
+export {
   compilePolicy,
   type BlockedNetwork,
   type CompiledPolicy,

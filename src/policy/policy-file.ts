@@ -4,11 +4,12 @@
  * and wrong types are errors naming the key and its line.
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import { RunwallError, type BlockListEntry, type EgressMode, type Endpoint } from '../protocol/index.js';
+import { RunwallError, type BlockListEntry, type EgressMode, type Endpoint, type SourceWriterRule } from '../protocol/index.js';
 import { blockListFromItems, lineOf } from './block-list.js';
 import { parseEndpointList } from './endpoints.js';
 import { deepFreeze } from './freeze.js';
 import { describeValue, parseEgressMode } from './mode.js';
+import { parseSourceWriters } from './source-writers.js';
 import { parseDnsUpstream } from './upstream.js';
 
 /** Settings from one source (flags, a policy file, Action inputs): only what that source set. */
@@ -18,6 +19,8 @@ export interface PolicySettings {
   /** Canonical `ip:port` (see parseDnsUpstream). */
   readonly dnsUpstream?: string;
   readonly disableFileMonitoring?: boolean;
+  /** Writers and paths whose changes to source are excused (see source-writers.ts). */
+  readonly allowedSourceWriters?: readonly SourceWriterRule[];
   readonly disableSudo?: boolean;
   readonly disableSudoAndContainers?: boolean;
   readonly disableTelemetry?: boolean;
@@ -30,6 +33,7 @@ export const POLICY_FILE_KEYS = [
   'allowed-endpoints',
   'dns-upstream',
   'disable-file-monitoring',
+  'allowed-source-writers',
   'disable-sudo',
   'disable-sudo-and-containers',
   'disable-telemetry',
@@ -112,6 +116,17 @@ export function parsePolicyFile(text: string, path: string): PolicySettings {
       case 'dns-upstream':
         if (typeof value !== 'string') throw policyError(at, `${key} must be an IP address with an optional port, not ${describeValue(value)}`, { key });
         out.dnsUpstream = parseDnsUpstream(value, where);
+        break;
+      case 'allowed-source-writers':
+        if (Array.isArray(value) && isSeq(pair.value)) {
+          // Each item first on its own, so an error names the item's line rather than the key's.
+          const nodes = pair.value.items;
+          value.forEach((item: unknown, index) => {
+            const line = lineOf(counter, nodes[index]);
+            parseSourceWriters([item], line === undefined ? where : `${path}:${line}: ${key}`);
+          });
+        }
+        out.allowedSourceWriters = parseSourceWriters(value, where);
         break;
       case 'block-list': {
         if (value === null) {

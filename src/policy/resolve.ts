@@ -32,7 +32,7 @@ export function mergeBlockLists(...lists: readonly (readonly BlockListEntry[] | 
 export function resolvePolicy(input: PolicySources): EffectivePolicy {
   const { flags, file } = input;
   const origins: Record<string, string> = {};
-  const pick = <K extends 'egressPolicy' | 'allowedEndpoints' | 'dnsUpstream' | 'disableFileMonitoring'>(
+  const pick = <K extends 'egressPolicy' | 'allowedEndpoints' | 'dnsUpstream' | 'disableFileMonitoring' | 'allowedSourceWriters'>(
     key: K,
     fallback: NonNullable<PolicySettings[K]>,
   ): NonNullable<PolicySettings[K]> => {
@@ -54,12 +54,14 @@ export function resolvePolicy(input: PolicySources): EffectivePolicy {
   // The default is written by code, not a user; validating it still gives one canonical form.
   const dnsUpstream = pick('dnsUpstream', parseDnsUpstream(input.defaults.dnsUpstream, 'default dns-upstream'));
   const disableFileMonitoring = pick('disableFileMonitoring', false);
+  const allowedSourceWriters = pick('allowedSourceWriters', []);
   return deepFreeze({
     egressPolicy,
     allowedEndpoints: allowedEndpoints.map((endpoint) => ({ ...endpoint })),
     blockList: mergeBlockLists(file?.settings.blockList, flags.blockList, input.blockList),
     dnsUpstream,
     disableFileMonitoring,
+    allowedSourceWriters: allowedSourceWriters.map((writer) => ({ ...writer, ...(writer.paths ? { paths: [...writer.paths] } : {}) })),
     origins,
   });
 }

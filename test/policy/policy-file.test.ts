@@ -56,7 +56,7 @@ describe('parsePolicyFile', () => {
   it('an unknown key is RW_POLICY_INVALID naming it and listing the known keys', () => {
     const error = expectRunwallError(() => parsePolicyFile('egress-policy: block\nallowed-endpoint: x.test\n', 'p.yml'), 'RW_POLICY_INVALID');
     expect(error.message).toBe(
-      "p.yml:2: unknown key 'allowed-endpoint'; known keys: egress-policy, allowed-endpoints, dns-upstream, disable-file-monitoring, disable-sudo, disable-sudo-and-containers, disable-telemetry, block-list",
+      "p.yml:2: unknown key 'allowed-endpoint'; known keys: egress-policy, allowed-endpoints, dns-upstream, disable-file-monitoring, allowed-source-writers, disable-sudo, disable-sudo-and-containers, disable-telemetry, block-list",
     );
   });
 

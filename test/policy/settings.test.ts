@@ -52,7 +52,8 @@ describe('resolvePolicy', () => {
       blockList: [],
       dnsUpstream: '127.0.0.53:53',
       disableFileMonitoring: false,
-      origins: { egressPolicy: 'default', allowedEndpoints: 'default', dnsUpstream: 'default', disableFileMonitoring: 'default' },
+      allowedSourceWriters: [],
+      origins: { egressPolicy: 'default', allowedEndpoints: 'default', dnsUpstream: 'default', disableFileMonitoring: 'default', allowedSourceWriters: 'default' },
     });
     expect(isDeepFrozen(policy)).toBe(true);
   });
@@ -72,6 +73,7 @@ describe('resolvePolicy', () => {
       allowedEndpoints: 'flag',
       dnsUpstream: 'policy-file:runwall.yml',
       disableFileMonitoring: 'policy-file:runwall.yml',
+      allowedSourceWriters: 'default',
     });
     expect(isDeepFrozen(policy)).toBe(true);
   });

@@ -1,5 +1,4 @@
 // Shell checks a job runs inside the sandbox; each prints `NAME EXIT_STATUS`.
-import type { ExecResult } from './runwall-cli.js';
 
 /** Each line of the job's output: `NAME EXIT_STATUS`. */
 export const CHECKS = `
@@ -19,7 +18,7 @@ check rogue_tcp dig +tcp +time=1 +tries=1 @203.0.113.53 allowed.test
 check rogue_dot nc -z -w2 203.0.113.53 853
 `;
 
-export function statuses(result: ExecResult): Record<string, number> {
+export function statuses(result: { readonly stdout: string }): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of result.stdout.split('\n')) {
     const match = /^(\w+) (\d+)$/.exec(line.trim());

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   RW_TLS_MALFORMED: 'A TLS ClientHello could not be parsed.',
   RW_FANOTIFY_MALFORMED: 'A fanotify event record could not be decoded; the file event was dropped and reported.',
   RW_FILE_EVENTS_LOST: 'The kernel dropped file events (fanotify queue overflow) or the sensor could not place them; some file changes were not recorded.',
+  RW_PROCESS_EVENTS_LOST: 'The kernel dropped process or audit events because the reader fell behind; some processes or attributions may be missing.',
+  RW_AUDIT_UNAVAILABLE: 'Linux audit cannot be used (not in the kernel, locked, or refused); processes are recorded without audit\'s argv and cwd, and network events are not attributed to processes.',
   // Server.
   RW_AUTH_REQUIRED: 'The request has no valid API key or session.',
   RW_FORBIDDEN: 'The caller may not act on this resource.',

@@ -1,10 +1,11 @@
 // A small, complete run report for tests of consumers of the format (server, report printer).
 import type { RunReport } from '../../src/protocol/index.js';
 import { RUNWALL_VERSION } from '../../src/protocol/index.js';
+import { recommendPolicy, summarizeEvents } from '../../src/policy/index.js';
 
 export function sampleReport(overrides: Partial<RunReport['run']> = {}): RunReport {
   const t = '2026-11-26T12:00:00.000Z';
-  return {
+  const report: Omit<RunReport, 'summary' | 'recommendedPolicy'> = {
     schemaVersion: 1,
     run: {
       runId: 'r-sample-1',
@@ -45,20 +46,7 @@ export function sampleReport(overrides: Partial<RunReport['run']> = {}): RunRepo
         rule: { source: 'block-list', entry: 'evil.test', reason: 'exfiltration endpoint', explanation: 'evil.test is on the global block list: exfiltration endpoint' },
       },
     ],
-    summary: {
-      destinations: [
-        { name: 'registry.test', addresses: ['198.51.100.10'], port: 443, protocol: 'tcp', count: 1, verdict: 'allowed', processes: [] },
-        { name: '203.0.113.66', addresses: ['203.0.113.66'], port: 443, protocol: 'tcp', count: 1, verdict: 'blocked', processes: ['/usr/bin/curl'] },
-        { name: 'evil.test', addresses: [], port: null, protocol: 'dns', count: 1, verdict: 'attack-blocked', processes: [] },
-      ],
-      counts: { events: 3, allowed: 1, blocked: 1, attackBlocked: 1, audit: 0, detections: 0 },
-      verdict: 'attack-blocked',
-    },
-    recommendedPolicy: {
-      egressPolicy: 'block',
-      allowedEndpoints: ['registry.test:443', '203.0.113.66:443'],
-      allowedEndpointsText: 'registry.test:443\n203.0.113.66:443',
-      excluded: [{ destination: 'evil.test', reason: 'on the global block list' }],
-    },
   };
+  // Derived the way a real run derives them, so consumers see what the engine writes.
+  return { ...report, summary: summarizeEvents(report.events), recommendedPolicy: recommendPolicy(report.events, report.policy) };
 }

@@ -59,7 +59,8 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
-function sys(value: number | bigint): SysResult {
+/** A libc return value as a SysResult (negative: failure, with errno). */
+export function sys(value: number | bigint): SysResult {
   const n = Number(value);
   if (n >= 0) return { ok: true, value: n };
   const errno = koffi.errno();

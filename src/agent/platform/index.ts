@@ -1,6 +1,7 @@
 /**
  * agent/platform: the only code in runwall that touches the kernel directly:
- * libnftables in-process, the NFLOG reader, network namespaces and links, cgroup v2.
+ * libnftables in-process, the NFLOG reader, network namespaces and links, cgroup v2,
+ * fanotify (file changes by handle and name).
  */
 export { Nftables } from './nftables.js';
 export { decodeNflogMessages, type NflogDecodeError, type NflogDecoded, type NflogPacket, type NflogProtocol } from './nflog-message.js';
@@ -9,3 +10,17 @@ export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netns
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
 export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
 export { acceptForwardFor, forwardPolicyDrops } from './iptables.js';
+export { FanotifyGroup, FILE_CHANGE_MASK, filesystemIdOf, handleKeyOfPath } from './fanotify.js';
+export {
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_MODIFY,
+  FAN_ONDIR,
+  FAN_RENAME,
+  decodeFanotifyEvents,
+  type DirEntry,
+  type FanotifyDecodeError,
+  type FanotifyDecoded,
+  type FanotifyEvent,
+} from './fanotify-event.js';

@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   RW_FILE_UNREADABLE: 'A file named on the command line cannot be read.',
   RW_REPORT_INVALID: 'A run report does not match the RunReport schema.',
   RW_UPSTREAM_INVALID: 'The DNS upstream is not an IP address with an optional port.',
+  RW_WORKFLOW_INVALID: 'A workflow file (GitHub Actions YAML) is malformed: bad YAML, an unknown key, a wrong type or an expression that does not parse; the message names the file and line.',
+  RW_WORKFLOW_JOB_UNKNOWN: 'The workflow has no job with the id given to --job; the message lists the jobs it has.',
+  RW_WORKFLOW_UNSUPPORTED: 'The job cannot be run locally (it calls a reusable workflow with uses:); run the called workflow\'s jobs instead.',
   // Environment: runwall cannot do its job on this machine. Nothing was set up.
   RW_NOT_ROOT: 'runwall exec and runwall agent need root (CAP_NET_ADMIN and CAP_SYS_ADMIN).',
   RW_PLATFORM_MISSING: 'A kernel interface or tool runwall needs (nftables, iproute2, util-linux) is missing.',
@@ -72,6 +75,9 @@ export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'RW_FILE_UNREADABLE',
   'RW_REPORT_INVALID',
   'RW_UPSTREAM_INVALID',
+  'RW_WORKFLOW_INVALID',
+  'RW_WORKFLOW_JOB_UNKNOWN',
+  'RW_WORKFLOW_UNSUPPORTED',
 ]);
 
 export class RunwallError extends Error {

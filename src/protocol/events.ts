@@ -64,8 +64,14 @@ const EventBase = {
   /** ISO 8601 time the sensor saw it. */
   time: Type.String(),
   process: Type.Optional(ProcessRef),
-  /** Id of the step it belongs to (steps come with the process sensor). */
+  /** Id of the step it belongs to (a `step` event with this id names it). */
   step: Type.Optional(Type.String()),
+  /**
+   * How `step` was found: `process-tree` (the event's process descends from the
+   * step's process), or `time-window` (the step open at the event's time: an
+   * explicit marker step, or no process known for the event).
+   */
+  stepAttribution: Type.Optional(Type.Union([Type.Literal('process-tree'), Type.Literal('time-window')])),
   /** When decoding or attribution failed, the error as data. */
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
 };
@@ -183,6 +189,14 @@ export const FileEvent = Type.Object(
 );
 export type FileEvent = Static<typeof FileEvent>;
 
+export const StepOutcome = Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('cancelled'), Type.Literal('skipped')], { $id: 'StepOutcome' });
+export type StepOutcome = Static<typeof StepOutcome>;
+
+/**
+ * A step boundary. A step that runs has a `begin` (whose `process` is the
+ * step's root process when runwall knows it) and an `end`; a skipped step has
+ * only an `end` with outcome `skipped` and the reason.
+ */
 export const StepEvent = Type.Object(
   {
     kind: Type.Literal('step'),
@@ -190,7 +204,16 @@ export const StepEvent = Type.Object(
     action: Type.Union([Type.Literal('begin'), Type.Literal('end')]),
     id: Type.String(),
     name: Type.String(),
-    outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('skipped')])),
+    /** What found the step: a workflow run by `runwall exec --workflow`, the CI runner's own process tree, or an explicit marker. */
+    source: Type.Optional(Type.Union([Type.Literal('workflow'), Type.Literal('runner'), Type.Literal('marker')])),
+    outcome: Type.Optional(StepOutcome),
+    /** The outcome after `continue-on-error` (a tolerated failure concludes as success). */
+    conclusion: Type.Optional(StepOutcome),
+    exitCode: Type.Optional(Nullable(Type.Integer())),
+    /** Why it was skipped or failed, as a sentence. */
+    reason: Type.Optional(Type.String()),
+    /** What else a reader should know (secrets that were empty locally, ignored file commands…). */
+    notes: Type.Optional(Type.Array(Type.String())),
   },
   { $id: 'StepEvent' },
 );

@@ -24,6 +24,7 @@ export {
   RunEvent,
   Severity,
   StepEvent,
+  StepOutcome,
   TransportProtocol,
   Verdict,
   type EventKind,
@@ -42,6 +43,7 @@ export {
   RunReport,
   RunSummary,
   SourceWriterRule,
+  StepSummary,
 } from './report.js';
 export {
   checkRunEvent,

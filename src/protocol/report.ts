@@ -15,6 +15,7 @@ import {
   ProcessEvent,
   RunEvent,
   StepEvent,
+  StepOutcome,
   TransportProtocol,
   Verdict,
 } from './events.js';
@@ -146,6 +147,8 @@ export const RunMetadata = Type.Object(
     startedAt: Type.String(),
     endedAt: Type.String(),
     command: Type.Optional(Type.Array(Type.String())),
+    /** The workflow job `runwall exec --workflow FILE --job ID` ran. */
+    workflow: Type.Optional(Type.Object({ path: Type.String(), name: Type.Optional(Type.String()), job: Type.String() })),
     exitCode: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
     /** Signal that ended the command, when it was killed. */
     signal: Type.Optional(Type.Union([Type.String(), Type.Null()])),
@@ -184,6 +187,27 @@ export const EnforcementStatus = Type.Object(
 );
 export type EnforcementStatus = Static<typeof EnforcementStatus>;
 
+/** One step of the run, from its `step` events, with what happened in it. */
+export const StepSummary = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    source: Type.Optional(Type.Union([Type.Literal('workflow'), Type.Literal('runner'), Type.Literal('marker')])),
+    /** Absent while the step had not ended when the report was written. */
+    outcome: Type.Optional(StepOutcome),
+    conclusion: Type.Optional(StepOutcome),
+    exitCode: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    reason: Type.Optional(Type.String()),
+    notes: Type.Optional(Type.Array(Type.String())),
+    startedAt: Type.Optional(Type.String()),
+    endedAt: Type.Optional(Type.String()),
+    /** Events attributed to the step (its own begin/end events not counted). */
+    events: Type.Integer({ minimum: 0 }),
+  },
+  { $id: 'StepSummary' },
+);
+export type StepSummary = Static<typeof StepSummary>;
+
 export const RunReport = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -193,6 +217,8 @@ export const RunReport = Type.Object(
     enforcement: EnforcementStatus,
     events: Type.Array(RunEvent),
     summary: RunSummary,
+    /** The steps of the run in the order they began (skipped ones where they would have run). Absent when the run had no steps. */
+    steps: Type.Optional(Type.Array(StepSummary)),
     recommendedPolicy: RecommendedPolicy,
   },
   { $id: 'RunReport', title: 'runwall run report' },

@@ -1,0 +1,120 @@
+/**
+ * Reconnaissance: asking an IP-echo service for the runner's public address,
+ * or reaching for the cloud metadata service (where the machine's credentials
+ * are). Judged on dns, connection and http events in every mode, whatever
+ * their verdict: a blocked attempt is still an attempt. Pure.
+ */
+import type { ConnectionEvent, DnsEvent, HttpEvent } from '../protocol/index.js';
+import type { Finding, ProcessFacts } from './detection.js';
+
+/** Services whose answer is the caller's public address (names and every name under them). */
+export const IP_ECHO_NAMES: readonly string[] = [
+  'ipify.org',
+  'ifconfig.me',
+  'ifconfig.co',
+  'ifconfig.io',
+  'icanhazip.com',
+  'ipinfo.io',
+  'ipecho.net',
+  'ident.me',
+  'tnedi.me',
+  'myip.com',
+  'myexternalip.com',
+  'ipapi.co',
+  'ip-api.com',
+  'wtfismyip.com',
+  'whatismyipaddress.com',
+  'checkip.amazonaws.com',
+  'checkip.dyndns.org',
+  'checkip.dyndns.com',
+  'seeip.org',
+  'l2.io',
+  'ip.sb',
+  'myip.opendns.com',
+  'whoami.akamai.net',
+  'o-o.myaddr.l.google.com',
+  'am.i.mullvad.net',
+  'ip4.me',
+  'ip6.me',
+  'ipv4.icanhazip.com',
+];
+
+/** Cloud instance metadata services, by name. */
+export const METADATA_NAMES: readonly string[] = [
+  'metadata.google.internal',
+  'metadata.goog',
+  'metadata',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.internal',
+  'metadata.tencentyun.com',
+  'metadata.oraclecloud.com',
+];
+
+/** Cloud instance metadata services, by address (AWS/GCP/Azure/OpenStack, ECS task, EKS pod identity, Alibaba, AWS IPv6). */
+export const METADATA_ADDRESSES: readonly string[] = ['169.254.169.254', '169.254.170.2', '169.254.170.23', '100.100.100.200', 'fd00:ec2::254', 'fd00:ec2::23'];
+
+function normaliseName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+function underAny(name: string, zones: readonly string[]): string | null {
+  const n = normaliseName(name);
+  for (const zone of zones) if (n === zone || n.endsWith(`.${zone}`)) return zone;
+  return null;
+}
+
+export function ipEchoService(name: string): string | null {
+  return underAny(name, IP_ECHO_NAMES);
+}
+
+export function metadataName(name: string): string | null {
+  const n = normaliseName(name);
+  // Single-label names (`metadata`) match only exactly; a search domain may have been appended (`metadata.example.com` is not it).
+  for (const zone of METADATA_NAMES) if (n === zone || (zone.includes('.') && n.endsWith(`.${zone}`))) return zone;
+  return null;
+}
+
+export function isMetadataAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  return METADATA_ADDRESSES.includes(a);
+}
+
+type NetworkEvent = DnsEvent | ConnectionEvent | HttpEvent;
+
+export function detectRecon(event: NetworkEvent, process: ProcessFacts | undefined): Finding[] {
+  const base = { time: event.time, process, step: event.step };
+  const findings: Finding[] = [];
+  if (event.kind === 'dns') {
+    const echo = ipEchoService(event.name);
+    if (echo) findings.push({ ...base, id: 'recon-ip-echo', evidence: { name: normaliseName(event.name), service: echo, qtype: event.qtype, verdict: event.verdict } });
+    const meta = metadataName(event.name);
+    if (meta) findings.push({ ...base, id: 'recon-metadata', evidence: { name: normaliseName(event.name), service: meta, qtype: event.qtype, verdict: event.verdict } });
+    // A name that resolves to the metadata address reaches it around an address rule.
+    const rebinding = event.answers.find((a) => (a.type === 'A' || a.type === 'AAAA') && isMetadataAddress(a.data));
+    if (rebinding && !meta) {
+      findings.push({ ...base, id: 'recon-metadata', title: `A name resolved to the cloud metadata address (${event.name} → ${rebinding.data})`, evidence: { name: normaliseName(event.name), address: rebinding.data, verdict: event.verdict } });
+    }
+    return findings;
+  }
+  if (event.kind === 'connection') {
+    if (isMetadataAddress(event.destination)) {
+      findings.push({ ...base, id: 'recon-metadata', evidence: { destination: event.destination, port: event.port, protocol: event.protocol, verdict: event.verdict, ...(event.name ? { name: event.name } : {}) } });
+    } else if (event.name && ipEchoService(event.name)) {
+      findings.push({ ...base, id: 'recon-ip-echo', evidence: { name: event.name, destination: event.destination, port: event.port, verdict: event.verdict } });
+    }
+    return findings;
+  }
+  const echo = ipEchoService(event.host);
+  if (echo) findings.push({ ...base, id: 'recon-ip-echo', evidence: { name: event.host, service: echo, destination: event.destination, verdict: event.verdict } });
+  if (metadataName(event.host) || isMetadataAddress(event.destination) || isMetadataAddress(event.host)) {
+    findings.push({ ...base, id: 'recon-metadata', evidence: { host: event.host, destination: event.destination, path: event.path ?? null, verdict: event.verdict } });
+  }
+  return findings;
+}
+
+/** What makes two recon findings the same thing (reported once per run). */
+export function reconKey(finding: Finding): string {
+  const e = finding.evidence;
+  return `${finding.id}:${String(e['service'] ?? e['name'] ?? e['destination'] ?? e['host'] ?? '')}`;
+}

@@ -1,0 +1,195 @@
+/**
+ * DNS through runwall's proxy as deployed (`runwall agent` in P-host, block mode,
+ * every answer admitted to the firewall before it is released), beside the same
+ * queries sent straight to the upstream and through dnsmasq forwarding to it from
+ * the same place. dnsperf drives all three with the same query file.
+ *
+ *   latency: p50/p99 at a fixed offered load (LATENCY_QPS), from dnsperf -v per-query lines
+ *   qps:     dnsperf with 100 queries outstanding for QPS_SECONDS
+ *
+ * Two upstreams: the test internet's zone server (a Node process, which can itself
+ * be the bottleneck) and dnsmasq answering the same names (fast).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_RESOLVER, startAgent, type RunningAgent } from './agent-run.js';
+import { benchRow, type BenchRow } from './bench-row.js';
+import { DENIED_SUFFIX, DNSMASQ_UPSTREAM, ZONE_UPSTREAM, waitForDns, type BenchEnv } from './bench-env.js';
+import { parseDnsperfLatencies, parseDnsperfSummary } from './dnsperf-output.js';
+import { peakRssOf, runChecked, start, type Started } from './processes.js';
+import { percentile } from './stats.js';
+
+const LATENCY_QPS = 1000;
+const LATENCY_SECONDS = 2;
+const QPS_SECONDS = 4;
+const QPS_OUTSTANDING = 100;
+const NAMES = 10_000;
+/** Where the dnsmasq forwarder listens in P-host: beside the agent's 127.0.0.153. */
+const DNSMASQ_FORWARDER = '127.0.0.154';
+
+type QueryPath = 'allowed' | 'denied';
+type Target = 'direct' | 'dnsmasq' | 'proxy';
+
+interface Upstream {
+  readonly label: string;
+  readonly address: string;
+  /** Which query paths to run against it. */
+  readonly paths: readonly QueryPath[];
+}
+
+const UPSTREAMS: readonly Upstream[] = [
+  { label: 'zone server upstream', address: ZONE_UPSTREAM, paths: ['allowed'] },
+  // Denied names never leave the proxy, so one upstream is enough to compare that path.
+  { label: 'dnsmasq upstream', address: DNSMASQ_UPSTREAM, paths: ['allowed', 'denied'] },
+];
+
+const PATH_TEXT: Readonly<Record<QueryPath, string>> = {
+  allowed: 'allowed names (admitted)',
+  denied: 'denied names (NXDOMAIN)',
+};
+const EXPECTED_RCODE: Readonly<Record<QueryPath, string>> = { allowed: 'NOERROR', denied: 'NXDOMAIN' };
+
+interface DnsFigures {
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly qps: number;
+  /** Lost queries and unexpected answers, for the note column. */
+  readonly problems: readonly string[];
+}
+
+export interface DnsBenchResult {
+  readonly rows: readonly BenchRow[];
+  /** Peak RSS of each agent run, after its DNS load. */
+  readonly agentPeakRssBytes: readonly number[];
+}
+
+function queryFile(env: BenchEnv, path: QueryPath): string {
+  const file = join(env.dir, `queries-${path}.txt`);
+  const suffix = path === 'allowed' ? 'gen.test' : DENIED_SUFFIX;
+  writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `n${i}.${suffix} A`).join('\n') + '\n');
+  return file;
+}
+
+function rcodeProblems(codes: Readonly<Record<string, number>>, expected: string): string[] {
+  return Object.entries(codes)
+    .filter(([code, count]) => code !== expected && count > 0)
+    .map(([code, count]) => `${count} ${code}`);
+}
+
+async function measure(env: BenchEnv, server: string, file: string, path: QueryPath): Promise<DnsFigures> {
+  const inHost = { netns: env.hostNs, timeoutMs: 60_000 };
+  const latencyRun = await runChecked(
+    ['dnsperf', '-s', server, '-d', file, '-Q', String(LATENCY_QPS), '-q', '20', '-l', String(LATENCY_SECONDS), '-t', '2', '-v'],
+    inHost,
+  );
+  const latencies = parseDnsperfLatencies(latencyRun.stdout);
+  const latencySummary = parseDnsperfSummary(latencyRun.stdout);
+  const qpsRun = await runChecked(['dnsperf', '-s', server, '-d', file, '-q', String(QPS_OUTSTANDING), '-l', String(QPS_SECONDS), '-t', '2'], inHost);
+  const qpsSummary = parseDnsperfSummary(qpsRun.stdout);
+  const problems = [
+    ...(latencySummary.lost + qpsSummary.lost > 0 ? [`${latencySummary.lost + qpsSummary.lost} lost`] : []),
+    ...rcodeProblems(qpsSummary.responseCodes, EXPECTED_RCODE[path]),
+  ];
+  return {
+    p50Us: percentile(latencies, 50) * 1e6,
+    p99Us: percentile(latencies, 99) * 1e6,
+    qps: qpsSummary.queriesPerSecond,
+    problems,
+  };
+}
+
+async function withDnsmasqForwarder<T>(env: BenchEnv, upstream: string, body: () => Promise<T>): Promise<T> {
+  // No cache: it forwards every query, as runwall's proxy does.
+  const forwarder: Started = start(
+    [
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      '--user=root',
+      '--cache-size=0',
+      '--dns-forward-max=1000',
+      `--listen-address=${DNSMASQ_FORWARDER}`,
+      '--bind-interfaces',
+      `--server=${upstream}`,
+    ],
+    { netns: env.hostNs, timeoutMs: 10 * 60_000 },
+  );
+  try {
+    await waitForDns(env.hostNs, DNSMASQ_FORWARDER, 'n1.gen.test', forwarder);
+    return await body();
+  } finally {
+    forwarder.child.kill('SIGKILL');
+    await forwarder.done.catch(() => undefined);
+  }
+}
+
+/** The problems seen by the named targets (lost queries, unexpected answers), after any other remarks. */
+function noteOf(figures: Readonly<Record<Target, DnsFigures>>, targets: readonly Target[], remarks: readonly string[] = []): { note?: string } {
+  const problems = targets.flatMap((target) => figures[target].problems.map((problem) => `${target}: ${problem}`));
+  const text = [...remarks, ...problems].join('; ');
+  return text === '' ? {} : { note: text };
+}
+
+function rowsFor(upstream: Upstream, path: QueryPath, figures: Readonly<Record<Target, DnsFigures>>): BenchRow[] {
+  const prefix = `dns ${PATH_TEXT[path]}, ${upstream.label}`;
+  const { direct, dnsmasq, proxy } = figures;
+  const latencyGoal = { on: 'ratio', bound: 'at-most', limit: 1.5 } as const;
+  const upstreamBound = Math.abs(proxy.qps / direct.qps - 1) < 0.15 ? ['proxy ≈ direct: the upstream may be what limits both'] : [];
+  return [
+    benchRow({
+      name: `${prefix}: p50 latency, proxy vs direct`,
+      value: proxy.p50Us,
+      unit: 'µs',
+      baseline: direct.p50Us,
+      goal: latencyGoal,
+      ...noteOf(figures, ['proxy', 'direct'], [`latency at ${LATENCY_QPS} qps offered`]),
+    }),
+    benchRow({ name: `${prefix}: p99 latency, proxy vs direct`, value: proxy.p99Us, unit: 'µs', baseline: direct.p99Us, goal: latencyGoal }),
+    benchRow({ name: `${prefix}: p50 latency, dnsmasq vs direct`, value: dnsmasq.p50Us, unit: 'µs', baseline: direct.p50Us, note: 'reference: what a C forwarder adds' }),
+    benchRow({
+      name: `${prefix}: qps, proxy vs dnsmasq`,
+      value: proxy.qps,
+      unit: 'qps',
+      baseline: dnsmasq.qps,
+      goal: { on: 'ratio', bound: 'at-least', limit: 1 },
+      ...noteOf(figures, ['proxy', 'dnsmasq']),
+    }),
+    benchRow({ name: `${prefix}: qps, proxy vs direct`, value: proxy.qps, unit: 'qps', baseline: direct.qps, ...noteOf(figures, ['direct'], upstreamBound) }),
+  ];
+}
+
+export async function runDnsBench(env: BenchEnv, log: (line: string) => void): Promise<DnsBenchResult> {
+  const files: Readonly<Record<QueryPath, string>> = { allowed: queryFile(env, 'allowed'), denied: queryFile(env, 'denied') };
+  const rows: BenchRow[] = [];
+  const peaks: number[] = [];
+  for (const upstream of UPSTREAMS) {
+    const direct: Partial<Record<QueryPath, DnsFigures>> = {};
+    const forwarded: Partial<Record<QueryPath, DnsFigures>> = {};
+    for (const path of upstream.paths) {
+      log(`dns: ${path} names, direct to the ${upstream.label}`);
+      direct[path] = await measure(env, upstream.address, files[path], path);
+    }
+    await withDnsmasqForwarder(env, upstream.address, async () => {
+      for (const path of upstream.paths) {
+        log(`dns: ${path} names, through dnsmasq`);
+        forwarded[path] = await measure(env, DNSMASQ_FORWARDER, files[path], path);
+      }
+    });
+    // The agent blocks every other resolver in P-host while it runs: its turn comes last.
+    const agent: RunningAgent = await startAgent(env, { upstream: upstream.address, allowed: '*.gen.test' });
+    try {
+      for (const path of upstream.paths) {
+        log(`dns: ${path} names, through runwall agent's proxy`);
+        const proxy = await measure(env, AGENT_RESOLVER, files[path], path);
+        rows.push(...rowsFor(upstream, path, { direct: direct[path]!, dnsmasq: forwarded[path]!, proxy }));
+      }
+      const peak = peakRssOf(agent.pid);
+      if (peak !== undefined) peaks.push(peak);
+    } finally {
+      await agent.stop();
+    }
+  }
+  return { rows, agentPeakRssBytes: peaks };
+}

@@ -1,0 +1,149 @@
+/**
+ * Running the bench's commands: each in a network namespace (nsenter --net), timed,
+ * bounded by a timeout that kills its whole process group, tracked so that an
+ * interrupted bench leaves nothing running. Peak RSS is sampled from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseProcMemory } from './proc-status.js';
+
+export interface Finished {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly wallMs: number;
+  readonly timedOut: boolean;
+  /** Highest VmHWM seen while it ran, when sampling was asked for (bytes). */
+  readonly peakRssBytes?: number;
+}
+
+export interface StartOptions {
+  /** The network namespace (name under /run/netns) to run in; the bench's own when absent. */
+  readonly netns?: string;
+  readonly timeoutMs: number;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Sample /proc/PID/status of the started process this often, for its peak RSS. */
+  readonly sampleRssEveryMs?: number;
+}
+
+export interface Started {
+  readonly child: ChildProcess;
+  readonly done: Promise<Finished>;
+}
+
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+const live = new Set<ChildProcess>();
+
+/** The environment for commands measured "as deployed": without the loader flags tsx gave the bench. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env['NODE_OPTIONS'];
+  return env;
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Kills everything the bench started that still runs (for exit and interrupt). */
+export function killAllStarted(): void {
+  for (const child of live) killGroup(child);
+}
+
+/** VmHWM of a running process, bytes; undefined once it has exited. */
+export function peakRssOf(pid: number): number | undefined {
+  try {
+    return parseProcMemory(readFileSync(`/proc/${pid}/status`, 'utf8'))?.peakRssBytes;
+  } catch {
+    return undefined; // exited between samples
+  }
+}
+
+export function start(argv: readonly string[], options: StartOptions): Started {
+  const [command, ...args] = options.netns ? ['nsenter', `--net=/run/netns/${options.netns}`, '--', ...argv] : argv;
+  if (command === undefined) throw new Error('start: empty argv');
+  const began = performance.now();
+  // nsenter --net execs the command in place: the pid is the measured process's own.
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? process.cwd(),
+    env: options.env ?? cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  live.add(child);
+  const done = new Promise<Finished>((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    let timedOut = false;
+    let peak: number | undefined;
+    const sample = (): void => {
+      if (child.pid === undefined) return;
+      const seen = peakRssOf(child.pid);
+      if (seen !== undefined) peak = Math.max(peak ?? 0, seen);
+    };
+    const sampler = options.sampleRssEveryMs !== undefined ? setInterval(sample, options.sampleRssEveryMs) : undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, options.timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (outBytes < MAX_OUTPUT_BYTES) out.push(chunk);
+      outBytes += chunk.length;
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (errBytes < MAX_OUTPUT_BYTES) err.push(chunk);
+      errBytes += chunk.length;
+    });
+    child.on('exit', () => clearInterval(sampler));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      clearInterval(sampler);
+      live.delete(child);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      const wallMs = performance.now() - began;
+      clearTimeout(timer);
+      clearInterval(sampler);
+      live.delete(child);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        wallMs,
+        timedOut,
+        ...(peak !== undefined ? { peakRssBytes: peak } : {}),
+      });
+    });
+  });
+  return { child, done };
+}
+
+export function run(argv: readonly string[], options: StartOptions): Promise<Finished> {
+  return start(argv, options).done;
+}
+
+/** Like run, but a failure (non-zero status, timeout) is an error carrying the command's stderr. */
+export async function runChecked(argv: readonly string[], options: StartOptions): Promise<Finished> {
+  const result = await run(argv, options);
+  if (result.code !== 0) {
+    const why = result.timedOut ? `timed out after ${options.timeoutMs} ms` : `exited ${result.code ?? result.signal}`;
+    throw new Error(`${argv.join(' ')} ${why}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  }
+  return result;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,197 @@
+/**
+ * Two jobs, each run (a) plain in the baseline job namespace (veth + NAT, the upstream
+ * as its resolver, no rules) and (b) under `runwall exec --egress-policy block`, runs
+ * alternating a, b, a, b, ... and medians taken:
+ *   - connection-heavy: REQUESTS short HTTP requests, each to a fresh name looked up
+ *     through the system resolver (getaddrinfo → /etc/resolv.conf) on a new connection;
+ *   - bulk: one BULK_BYTES download with curl.
+ * The job's own time (what it measures inside) is held to the goal; the end-to-end
+ * time (including runwall's set-up and teardown) is shown beside it.
+ * Both use IPv4 only, so both paths are the same (the baseline namespace has no IPv6).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchRow, type BenchRow } from './bench-row.js';
+import { REPO, ZONE_UPSTREAM, resolvConfFor, type BenchEnv } from './bench-env.js';
+import { run, type Finished } from './processes.js';
+import { median } from './stats.js';
+
+const ROUNDS = 3;
+const REQUESTS = 3000;
+const CONCURRENCY = 32;
+const BULK_BYTES = 1_000_000_000;
+const RSS_SAMPLE_MS = 50;
+const MIB = 1024 * 1024;
+const JOB_BUDGET_MS = 90_000;
+
+/** The connection-heavy job. Plain CommonJS, so it runs with nothing but node. Prints one JSON line. */
+const HTTP_BURST_CLIENT = `
+const http = require('node:http');
+const [count, concurrency, port, budgetMs] = process.argv.slice(2).map(Number);
+const started = process.hrtime.bigint();
+const failures = {};
+let next = 0;
+let ok = 0;
+const report = () => console.log(JSON.stringify({ ok, failures, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+const deadline = setTimeout(() => { report(); process.exit(3); }, budgetMs);
+function one(i) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (failure) => {
+      if (settled) return;
+      settled = true;
+      if (failure === undefined) ok++; else failures[failure] = (failures[failure] || 0) + 1;
+      resolve();
+    };
+    const request = http.get({ host: 'n' + i + '.gen.test', port, path: '/', family: 4, agent: false, timeout: 5000 }, (response) => {
+      response.resume();
+      response.on('end', () => done(response.statusCode === 200 ? undefined : 'http ' + response.statusCode));
+      response.on('error', (error) => done(error.code || error.message));
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', (error) => done(error.code || error.message));
+  });
+}
+async function worker() { while (next < count) await one(next++); }
+Promise.all(Array.from({ length: concurrency }, worker)).then(() => { clearTimeout(deadline); report(); });
+`;
+
+interface JobRun {
+  /** What the job measured itself, ms. */
+  readonly jobMs: number;
+  readonly wallMs: number;
+  readonly peakRssBytes?: number;
+  /** Anything that went wrong (failed requests, short download), for the note. */
+  readonly problem?: string;
+}
+
+interface Job {
+  readonly label: string;
+  readonly argv: readonly string[];
+  /** Reads the job's own figure from its output. */
+  parse(finished: Finished): JobRun;
+}
+
+export interface WorkloadBenchResult {
+  readonly rows: readonly BenchRow[];
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}
+
+function failed(finished: Finished, what: string): string | undefined {
+  if (finished.timedOut) return `${what} timed out`;
+  if (finished.code !== 0) return `${what} exited ${finished.code ?? finished.signal}: ${lastLine(finished.stderr).slice(0, 160)}`;
+  return undefined;
+}
+
+function httpBurstJob(env: BenchEnv, count: number): Job {
+  const client = join(env.dir, 'http-burst.cjs');
+  writeFileSync(client, HTTP_BURST_CLIENT);
+  return {
+    label: `${count.toLocaleString('en-US')} HTTP requests`,
+    argv: [process.execPath, client, String(count), String(CONCURRENCY), '443', String(JOB_BUDGET_MS - 5_000)],
+    parse: (finished) => {
+      let figures: { ok: number; failures: Record<string, number>; ms: number };
+      try {
+        figures = JSON.parse(lastLine(finished.stdout)) as typeof figures;
+      } catch {
+        return { jobMs: NaN, wallMs: finished.wallMs, problem: failed(finished, 'job') ?? 'job printed no figures' };
+      }
+      const failures = Object.entries(figures.failures).map(([why, n]) => `${n}× ${why}`);
+      const problem = failed(finished, 'job') ?? (failures.length > 0 ? `${count - figures.ok} of ${count} failed: ${failures.join(', ')}` : undefined);
+      return { jobMs: figures.ms, wallMs: finished.wallMs, ...(problem ? { problem } : {}) };
+    },
+  };
+}
+
+function bulkJob(bytes: number): Job {
+  return {
+    label: `${bytes / 1e9} GB download`,
+    argv: ['curl', '-4', '-s', '-m', '60', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `http://n7.gen.test:443/bytes/${bytes}`],
+    parse: (finished) => {
+      const [status, size, seconds] = lastLine(finished.stdout).split(' ');
+      const problem = failed(finished, 'curl') ?? (status !== '200' || Number(size) !== bytes ? `got HTTP ${status}, ${size} of ${bytes} bytes` : undefined);
+      return { jobMs: Number(seconds) * 1000, wallMs: finished.wallMs, ...(problem ? { problem } : {}) };
+    },
+  };
+}
+
+async function plainRun(env: BenchEnv, job: Job): Promise<JobRun> {
+  const finished = await run(env.inBaseJob(resolvConfFor(env, ZONE_UPSTREAM), job.argv), { cwd: REPO, timeoutMs: JOB_BUDGET_MS });
+  return job.parse(finished);
+}
+
+async function runwallRun(env: BenchEnv, job: Job): Promise<JobRun> {
+  const finished = await run(
+    [...env.runwall.argv, 'exec', '--dns-upstream', ZONE_UPSTREAM, '--egress-policy', 'block', '--allowed-endpoints', '*.gen.test:443', '--', ...job.argv],
+    { netns: env.hostNs, cwd: REPO, timeoutMs: JOB_BUDGET_MS + 30_000, sampleRssEveryMs: RSS_SAMPLE_MS },
+  );
+  const parsed = job.parse(finished);
+  return { ...parsed, ...(finished.peakRssBytes !== undefined ? { peakRssBytes: finished.peakRssBytes } : {}) };
+}
+
+interface Compared {
+  readonly plain: readonly JobRun[];
+  readonly runwall: readonly JobRun[];
+}
+
+async function compare(env: BenchEnv, job: Job, log: (line: string) => void): Promise<Compared> {
+  const plain: JobRun[] = [];
+  const runwall: JobRun[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    log(`workload: ${job.label}, round ${round + 1} of ${ROUNDS} (plain, then runwall exec)`);
+    plain.push(await plainRun(env, job));
+    runwall.push(await runwallRun(env, job));
+  }
+  return { plain, runwall };
+}
+
+function problemsOf(compared: Compared): string[] {
+  return [
+    ...compared.plain.flatMap((r) => (r.problem ? [`plain: ${r.problem}`] : [])),
+    ...compared.runwall.flatMap((r) => (r.problem ? [`runwall: ${r.problem}`] : [])),
+  ];
+}
+
+function rowsFor(label: string, compared: Compared, remark: string): BenchRow[] {
+  const problems = problemsOf(compared);
+  const finite = (runs: readonly JobRun[], pick: (r: JobRun) => number): number[] => runs.map(pick).filter((v) => Number.isFinite(v));
+  const jobPlain = finite(compared.plain, (r) => r.jobMs);
+  const jobRunwall = finite(compared.runwall, (r) => r.jobMs);
+  if (jobPlain.length === 0 || jobRunwall.length === 0) {
+    return [benchRow({ name: `${label}: job's time, runwall exec vs plain`, value: NaN, unit: 'ms', goal: { on: 'ratio', bound: 'at-most', limit: 1.03 }, note: problems.join('; ') })];
+  }
+  const note = [remark, `medians of ${ROUNDS}, alternating`, ...problems].join('; ');
+  return [
+    benchRow({ name: `${label}: job's time, runwall exec vs plain`, value: median(jobRunwall), unit: 'ms', baseline: median(jobPlain), goal: { on: 'ratio', bound: 'at-most', limit: 1.03 }, note }),
+    benchRow({
+      name: `${label}: end to end, runwall exec vs plain`,
+      value: median(compared.runwall.map((r) => r.wallMs)),
+      unit: 'ms',
+      baseline: median(compared.plain.map((r) => r.wallMs)),
+      note: "includes runwall's set-up and teardown (see exec: -- true)",
+    }),
+  ];
+}
+
+export async function runWorkloadBench(env: BenchEnv, log: (line: string) => void): Promise<WorkloadBenchResult> {
+  log('workload: warming up (100 requests each way)');
+  const warmUp = httpBurstJob(env, 100);
+  await plainRun(env, warmUp);
+  await runwallRun(env, warmUp);
+
+  const burst = await compare(env, httpBurstJob(env, REQUESTS), log);
+  const bulk = await compare(env, bulkJob(BULK_BYTES), log);
+  const peak = (compared: Compared): number => Math.max(...compared.runwall.map((r) => r.peakRssBytes ?? 0)) / MIB;
+  const rssNote = `VmHWM sampled every ${RSS_SAMPLE_MS} ms while it ran (its last moments may be missed)`;
+  return {
+    rows: [
+      ...rowsFor(`load: ${REQUESTS.toLocaleString('en-US')} HTTP requests (fresh name + connection each, ${CONCURRENCY} at a time)`, burst, 'every lookup admitted through the proxy'),
+      ...rowsFor(`load: ${BULK_BYTES / 1e9} GB HTTP download (curl)`, bulk, 'one flow, through the forward hook'),
+      benchRow({ name: `rss: runwall exec peak, during ${REQUESTS.toLocaleString('en-US')} requests`, value: peak(burst), unit: 'MiB', goal: { on: 'value', bound: 'at-most', limit: 80 }, note: rssNote }),
+      benchRow({ name: `rss: runwall exec peak, during the ${BULK_BYTES / 1e9} GB download`, value: peak(bulk), unit: 'MiB', goal: { on: 'value', bound: 'at-most', limit: 80 } }),
+    ],
+  };
+}

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgentCommand } from './agent-command.js';
 import { registerExecCommand } from './exec-command.js';
 import { registerReportCommand } from './report-command.js';
+import { registerServerCommand } from './server-command.js';
 import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
 
 const program = new Command('runwall')
@@ -17,6 +18,7 @@ const program = new Command('runwall')
 registerExecCommand(program);
 registerReportCommand(program);
 registerAgentCommand(program);
+registerServerCommand(program);
 
 try {
   await program.parseAsync(process.argv);

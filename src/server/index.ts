@@ -13,3 +13,5 @@ export { bootstrap, FIRST_EMAIL, FIRST_TENANT, type FirstStart } from './bootstr
 export { CheckRunPoster, appJwt, checkOutput, conclusionOf, type GitHubAppConfig } from './github-checks.js';
 export { buildNetworkTree, buildProcessTree, diffEndpoints, type NetworkTree, type ProcessTree } from './views.js';
 export { replayEvents, recommendFromEvents, compileCandidate } from './advice.js';
+export { loadWebAssets } from './web-assets.js';
+export { startServer, type RunningServer, type StartOptions } from './start.js';

@@ -64,8 +64,6 @@ export async function buildApp(config: AppConfig): Promise<RunwallApp> {
   const app = Fastify({
     logger: config.logger ?? false,
     bodyLimit: options.bodyLimit,
-    // Run ids and names are path segments; keep them exact.
-    ignoreTrailingSlash: false,
     trustProxy: false,
   });
   app.decorateRequest('principal', null);

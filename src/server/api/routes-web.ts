@@ -1,10 +1,11 @@
-/** The web app's three files, served from memory with their content types. */
+/** The web app's files, served from memory with their content types. */
 import type { FastifyInstance } from 'fastify';
 
 export interface WebAssets {
   readonly html: string;
-  readonly js: string;
   readonly css: string;
+  /** Browser modules by file name (`main.js` is the entry). */
+  readonly files: ReadonlyMap<string, string>;
 }
 
 const SECURITY_HEADERS = {
@@ -14,9 +15,11 @@ const SECURITY_HEADERS = {
 };
 
 export function registerWebRoutes(app: FastifyInstance, assets: WebAssets): void {
-  app.get('/', async (_request, reply) => reply.headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(assets.html));
-  app.get('/assets/app.js', async (_request, reply) =>
-    reply.headers(SECURITY_HEADERS).type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(assets.js),
-  );
+  app.get('/', async (_request, reply) => reply.headers(SECURITY_HEADERS).type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(assets.html));
   app.get('/assets/app.css', async (_request, reply) => reply.headers(SECURITY_HEADERS).type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(assets.css));
+  app.get<{ Params: { file: string } }>('/assets/web/:file', async (request, reply) => {
+    const body = assets.files.get(request.params.file);
+    if (body === undefined) return reply.code(404).type('text/plain').send('not found');
+    return reply.headers(SECURITY_HEADERS).type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(body);
+  });
 }

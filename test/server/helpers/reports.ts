@@ -48,9 +48,11 @@ export function destinationEvents(destinations: readonly Destination[], startSeq
 const RANK: Verdict[] = ['allowed', 'audit', 'blocked', 'attack-blocked'];
 
 export function makeReport(shape: ReportShape): RunReport {
-  const base = sampleReport({
+  const startedAt = shape.startedAt ?? '2026-11-26T12:00:00.000Z';
+  const sample = sampleReport({
     runId: shape.runId,
-    startedAt: shape.startedAt ?? '2026-11-26T12:00:00.000Z',
+    startedAt,
+    endedAt: new Date(Date.parse(startedAt) + 30_000).toISOString(),
     ci: {
       provider: 'github',
       repository: shape.repo ?? 'acme/app',
@@ -61,6 +63,8 @@ export function makeReport(shape: ReportShape): RunReport {
       ...(shape.sha ? { sha: shape.sha } : {}),
     },
   });
+  // Audit mode is never "enforced" (see EnforcementStatus).
+  const base = { ...sample, enforcement: { ...sample.enforcement, enforced: (shape.mode ?? 'block') === 'block' } };
   if (!shape.destinations) return { ...base, policy: { ...base.policy, egressPolicy: shape.mode ?? base.policy.egressPolicy } };
   const events = destinationEvents(shape.destinations, 1, shape.startedAt ?? '2026-11-26T12:00:01.000Z');
   const worst = shape.destinations.reduce((w, d) => Math.max(w, RANK.indexOf(d.verdict ?? 'allowed')), 0);

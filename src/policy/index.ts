@@ -27,5 +27,41 @@ export {
   type StaticAllow,
 } from './compile.js';
 export { summarizeEvents, worseVerdict } from './summary.js';
+export { buildProcessTree, eventChains, processChain, processName } from './process-tree.js';
 export { recommendPolicy } from './recommend.js';
 export { canonicalIp, cidrContains, ipFamily } from './ip.js';
+export { summarizeSteps } from './steps.js';
+export { parseWorkflow, planJob, type JobPlan, type PlannedStep, type Workflow, type WorkflowJob, type WorkflowStep } from './workflow.js';
+export {
+  cancelJob,
+  completeStep,
+  jobExitCode,
+  prepareStep,
+  shellCommand,
+  skipStep,
+  startJob,
+  type JobState,
+  type JobStatus,
+  type LocalRunner,
+  type RunAction,
+  type StepAction,
+  type StepExit,
+  type StepFiles,
+  type StepRecord,
+} from './workflow-run.js';
+export {
+  evaluateCondition,
+  evaluateExpression,
+  ExpressionSyntaxError,
+  ExpressionUnavailable,
+  parseCondition,
+  parseExpression,
+  parseTemplate,
+  renderTemplate,
+  type EvaluationContext,
+  type Expression,
+  type ExpressionValue,
+  type Template,
+} from './workflow-expression.js';
+export { parseFileCommands, parsePathFile } from './workflow-file-commands.js';
+export { specialAddressReason } from './special-addresses.js';

@@ -4,7 +4,7 @@
  * firewall consumes the policy's answers. Used by `runwall exec` (one job
  * namespace) and `runwall agent` (a whole machine) alike.
  */
-import type { CompiledPolicy, ConnectionDecision } from '../../policy/index.js';
+import { specialAddressReason, type CompiledPolicy, type ConnectionDecision } from '../../policy/index.js';
 import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
 import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
 import type { Firewall } from '../enforce/firewall.js';
@@ -52,7 +52,7 @@ export class EgressEngine {
   readonly #firewall: Firewall;
   readonly #folder: ConnectionFolder;
   /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
-  readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked'; rule: RuleRef; admitted: string[] }>();
+  readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
   readonly #admitted = new Map<string, string[]>();
   #proxy: DnsProxy | null = null;
   #nflog: NflogReader | null = null;
@@ -152,6 +152,13 @@ export class EgressEngine {
     }
     for (const address of response.addresses) this.addresses.learn(address.ip, question.name);
     const decision = this.policy.decideName(question.name);
+    const rebinding = this.#rebinding(question.name, response, decision.ports);
+    if (rebinding) {
+      const verdict = this.policy.mode === 'block' ? 'blocked' : 'audit';
+      this.#overrides.set(key, { verdict, rule: rebinding, admitted: [] });
+      // Audit mode lets the answer through but admits nothing: the connection is then recorded as audit.
+      return verdict === 'blocked' ? { action: 'answer', rcode: 'NXDOMAIN' } : { action: 'release' };
+    }
     if (decision.verdict !== 'allowed' || response.addresses.length === 0) return { action: 'release' };
     const admissions = response.addresses.flatMap((address) =>
       decision.ports.map((port) => ({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl })),
@@ -175,6 +182,25 @@ export class EgressEngine {
     return { action: 'release' };
   }
 
+  /** An answer pointing at loopback, link-local (metadata) or similar addresses that no IP entry allows. */
+  #rebinding(name: string, response: DecodedResponse, ports: readonly number[]): RuleRef | null {
+    for (const address of response.addresses) {
+      const reason = specialAddressReason(address.ip);
+      if (!reason) continue;
+      const explicitlyAllowed = ports.some(
+        (port) => this.policy.decideConnection({ ip: address.ip, port, protocol: 'tcp' }).verdict === 'allowed',
+      );
+      if (explicitlyAllowed) continue;
+      return {
+        source: 'builtin',
+        entry: 'no-special-addresses-from-dns',
+        explanation: `${name} resolved to ${reason}; runwall never opens such addresses from a DNS answer (DNS rebinding), so the answer was withheld`,
+        suggestion: `if the job really needs it, add the address itself (e.g. \`${address.family === 6 ? `[${address.ip}]` : address.ip}:443\`) to allowed-endpoints`,
+      };
+    }
+    return null;
+  }
+
   #onExchange(exchange: DnsExchange, key: string): void {
     const base = {
       kind: 'dns' as const,
@@ -193,7 +219,7 @@ export class EgressEngine {
       const admitted = this.#admitted.get(key) ?? [];
       this.#admitted.delete(key);
       const decision = this.policy.decideName(exchange.question.name);
-      const released = exchange.forwarded && !override && exchange.response !== null;
+      const released = exchange.forwarded && exchange.response !== null && (!override || override.verdict === 'audit');
       event = {
         ...base,
         name: exchange.question.name,

@@ -109,3 +109,36 @@ describe('wildcard and apex', () => {
     expect(eventsOf(result.report!, 'dns').find((e) => e.name === 'allowed.test')?.verdict).toBe('blocked');
   }, 60_000);
 });
+
+describe('DNS rebinding', () => {
+  let internet: Internet;
+  afterAll(async () => {
+    await internet?.destroy();
+  });
+
+  it('an allowed name answering with a metadata or loopback address is withheld, unless the address is allowed itself', async () => {
+    internet = await createInternet();
+    await internet.dns.set('imds.allowed.test', [{ type: 'A', data: '169.254.169.254' }]);
+    await internet.dns.set('local.allowed.test', [{ type: 'AAAA', data: '::1' }]);
+    await internet.dns.set('fine.allowed.test', [{ type: 'A', data: '198.51.100.12' }]);
+    const result = await execInHost(
+      internet,
+      ['--allowed-endpoints', '*.allowed.test'],
+      `check() { name=$1; shift; "$@" >/dev/null 2>&1; echo "$name $?"; }
+       check imds sh -c 'dig +short imds.allowed.test | grep -q .'
+       check local sh -c 'dig +short AAAA local.allowed.test | grep -q .'
+       check fine sh -c 'dig +short fine.allowed.test | grep -q 198.51.100.12'`,
+    );
+    expect(statuses(result)).toEqual({ imds: 1, local: 1, fine: 0 });
+    const imds = eventsOf(result.report!, 'dns').find((e) => e.name === 'imds.allowed.test');
+    expect(imds).toMatchObject({ verdict: 'blocked', rcode: 'NXDOMAIN', admitted: [] });
+    expect(imds?.rule.explanation).toMatch(/169\.254\.169\.254 is a link-local address.*rebinding/);
+    // Named explicitly, the address is the user's choice: the answer passes (nothing connects to it here).
+    const explicit = await execInHost(
+      internet,
+      ['--allowed-endpoints', '*.allowed.test 169.254.169.254:443'],
+      `dig +short imds.allowed.test | grep -q 169.254.169.254; echo "imds $?"`,
+    );
+    expect(statuses(explicit)).toEqual({ imds: 0 });
+  }, 60_000);
+});

@@ -12,7 +12,7 @@ import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } fro
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
-import { buildLockdownRuleset } from '../enforce/ruleset.js';
+import { buildLockdownRuleset, policyNetworks } from '../enforce/ruleset.js';
 import { requireRoot, requireTools } from '../exec/preflight.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
@@ -162,8 +162,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       scope: { kind: 'agent', agentCgroup: AGENT_CGROUP, agentCgroupLevel: 1 },
       nflogGroup: NFLOG_GROUP,
       resolvers: resolvers.map((address) => ({ family: 4 as const, address })),
-      staticAllows: compiled.staticAllows(),
-      blocked: compiled.blockedNetworks().map(({ family, cidr }) => ({ family, cidr })),
+      ...policyNetworks(compiled),
     },
     { graceSeconds: options.ttlGraceSeconds, load: loadRulesetWithCgroupView },
   );

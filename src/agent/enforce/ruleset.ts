@@ -41,6 +41,17 @@ export type JobScope =
       readonly agentCgroupLevel: number;
     };
 
+/** The parts of a ruleset that come from the policy: ip/cidr allowed endpoints and block-list networks. */
+export function policyNetworks(policy: {
+  staticAllows(): readonly StaticAllow[];
+  blockedNetworks(): readonly NetworkRule[];
+}): Pick<RulesetConfig, 'staticAllows' | 'blocked'> {
+  return {
+    staticAllows: policy.staticAllows().map(({ family, cidr, port }) => ({ family, cidr, port })),
+    blocked: policy.blockedNetworks().map(({ family, cidr }) => ({ family, cidr })),
+  };
+}
+
 export interface RulesetConfig {
   readonly table: string;
   readonly mode: EgressMode;

@@ -9,6 +9,7 @@ import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } fro
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
+import { policyNetworks } from '../enforce/ruleset.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root } from '../platform/index.js';
@@ -94,8 +95,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
         { family: 4, address: plan.host4 },
         { family: 6, address: plan.host6 },
       ],
-      staticAllows: compiled.staticAllows(),
-      blocked: compiled.blockedNetworks().map(({ family, cidr }) => ({ family, cidr })),
+      ...policyNetworks(compiled),
     },
     { graceSeconds: request.ttlGraceSeconds },
   );

@@ -2,6 +2,9 @@
  * The sensors a run starts, in order (one line each). A sensor that fails to
  * start is reported as an agent error event; enforcement does not depend on it.
  */
+import { startFileSensor } from './file/file-sensor.js';
 import type { SensorFactory } from './sensor.js';
 
-export const SENSOR_FACTORIES: readonly { readonly name: string; readonly start: SensorFactory }[] = [];
+export const SENSOR_FACTORIES: readonly { readonly name: string; readonly start: SensorFactory }[] = [
+  { name: 'file', start: startFileSensor },
+];

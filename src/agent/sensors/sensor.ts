@@ -23,8 +23,17 @@ export interface SensorContext {
   readonly shared: Map<string, unknown>;
 }
 
+/** A problem a running sensor met (events lost, records it could not decode); it goes into the report's enforcement problems. */
+export interface SensorProblem {
+  readonly code: string;
+  readonly message: string;
+  readonly time: string;
+}
+
 export interface Sensor {
   readonly name: string;
+  /** Problems met while running; read after stop(). */
+  readonly problems?: readonly SensorProblem[];
   /** Flushes what it holds onto the pipeline and releases its kernel resources. */
   stop(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import type { Sensor, SensorContext } from './sensor.js';
 
 export interface RunningSensors {
   readonly names: readonly string[];
+  /** Start failures, and after stop() also what each sensor met while running. */
   readonly problems: readonly { code: string; message: string; time: string }[];
   stop(): Promise<void>;
 }
@@ -32,6 +33,7 @@ export async function startSensors(context: SensorContext): Promise<RunningSenso
       for (const sensor of [...running].reverse()) {
         try {
           await sensor.stop();
+          problems.push(...(sensor.problems ?? []));
         } catch (error: unknown) {
           const message = `sensor ${sensor.name} did not stop cleanly: ${error instanceof Error ? error.message : String(error)}`;
           context.pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_INTERNAL', message });

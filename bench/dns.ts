@@ -7,6 +7,10 @@
  *   latency: p50/p99 at a fixed offered load (LATENCY_QPS), from dnsperf -v per-query lines
  *   qps:     dnsperf with 100 queries outstanding for QPS_SECONDS
  *
+ * The agent blocks every other resolver in P-host while it runs, so the three cannot
+ * interleave query by query: direct is measured before and after the proxy and the
+ * two are averaged, so a machine whose load drifts does not favour either side.
+ *
  * Two upstreams: the test internet's zone server (a Node process, which can itself
  * be the bottleneck) and dnsmasq answering the same names (fast).
  */
@@ -53,14 +57,32 @@ interface DnsFigures {
   readonly p50Us: number;
   readonly p99Us: number;
   readonly qps: number;
+  /** Queries answered in both runs. */
+  readonly completed: number;
   /** Lost queries and unexpected answers, for the note column. */
   readonly problems: readonly string[];
 }
 
+interface AgentMemory {
+  readonly idleRssBytes: number;
+  readonly peakRssBytes: number;
+  readonly queries: number;
+}
+
 export interface DnsBenchResult {
   readonly rows: readonly BenchRow[];
-  /** Peak RSS of each agent run, after its DNS load. */
-  readonly agentPeakRssBytes: readonly number[];
+}
+
+const MIB = 1024 * 1024;
+
+function meanOf(a: DnsFigures, b: DnsFigures): DnsFigures {
+  return {
+    p50Us: (a.p50Us + b.p50Us) / 2,
+    p99Us: (a.p99Us + b.p99Us) / 2,
+    qps: (a.qps + b.qps) / 2,
+    completed: a.completed + b.completed,
+    problems: [...a.problems, ...b.problems],
+  };
 }
 
 function queryFile(env: BenchEnv, path: QueryPath): string {
@@ -94,6 +116,7 @@ async function measure(env: BenchEnv, server: string, file: string, path: QueryP
     p50Us: percentile(latencies, 50) * 1e6,
     p99Us: percentile(latencies, 99) * 1e6,
     qps: qpsSummary.queriesPerSecond,
+    completed: latencySummary.completed + qpsSummary.completed,
     problems,
   };
 }
@@ -144,7 +167,7 @@ function rowsFor(upstream: Upstream, path: QueryPath, figures: Readonly<Record<T
       unit: 'µs',
       baseline: direct.p50Us,
       goal: latencyGoal,
-      ...noteOf(figures, ['proxy', 'direct'], [`latency at ${LATENCY_QPS} qps offered`]),
+      ...noteOf(figures, ['proxy', 'direct'], [`at ${LATENCY_QPS} qps offered; direct: mean of a run before and after the proxy's`]),
     }),
     benchRow({ name: `${prefix}: p99 latency, proxy vs direct`, value: proxy.p99Us, unit: 'µs', baseline: direct.p99Us, goal: latencyGoal }),
     benchRow({ name: `${prefix}: p50 latency, dnsmasq vs direct`, value: dnsmasq.p50Us, unit: 'µs', baseline: direct.p50Us, note: 'reference: what a C forwarder adds' }),
@@ -160,36 +183,60 @@ function rowsFor(upstream: Upstream, path: QueryPath, figures: Readonly<Record<T
   ];
 }
 
+function agentMemoryRow(runs: readonly AgentMemory[]): BenchRow {
+  const worst = runs.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a));
+  const perQuery = (worst.peakRssBytes - worst.idleRssBytes) / worst.queries;
+  return benchRow({
+    name: 'rss: runwall agent peak, after the DNS load',
+    value: worst.peakRssBytes / MIB,
+    unit: 'MiB',
+    baseline: worst.idleRssBytes / MIB,
+    goal: { on: 'value', bound: 'at-most', limit: 80 },
+    note: `VmHWM after ${worst.queries.toLocaleString('en-US')} queries, the larger of ${runs.length} agent runs; baseline: its RSS idle after start; +${Math.round(perQuery)} bytes per query`,
+  });
+}
+
+async function measureDirect(env: BenchEnv, upstream: Upstream, files: Readonly<Record<QueryPath, string>>, log: (line: string) => void, when: string): Promise<Partial<Record<QueryPath, DnsFigures>>> {
+  const figures: Partial<Record<QueryPath, DnsFigures>> = {};
+  for (const path of upstream.paths) {
+    log(`dns: ${path} names, direct to the ${upstream.label} (${when})`);
+    figures[path] = await measure(env, upstream.address, files[path], path);
+  }
+  return figures;
+}
+
 export async function runDnsBench(env: BenchEnv, log: (line: string) => void): Promise<DnsBenchResult> {
   const files: Readonly<Record<QueryPath, string>> = { allowed: queryFile(env, 'allowed'), denied: queryFile(env, 'denied') };
   const rows: BenchRow[] = [];
-  const peaks: number[] = [];
+  const memory: AgentMemory[] = [];
   for (const upstream of UPSTREAMS) {
-    const direct: Partial<Record<QueryPath, DnsFigures>> = {};
+    const before = await measureDirect(env, upstream, files, log, 'before');
     const forwarded: Partial<Record<QueryPath, DnsFigures>> = {};
-    for (const path of upstream.paths) {
-      log(`dns: ${path} names, direct to the ${upstream.label}`);
-      direct[path] = await measure(env, upstream.address, files[path], path);
-    }
     await withDnsmasqForwarder(env, upstream.address, async () => {
       for (const path of upstream.paths) {
         log(`dns: ${path} names, through dnsmasq`);
         forwarded[path] = await measure(env, DNSMASQ_FORWARDER, files[path], path);
       }
     });
-    // The agent blocks every other resolver in P-host while it runs: its turn comes last.
+    const proxied: Partial<Record<QueryPath, DnsFigures>> = {};
     const agent: RunningAgent = await startAgent(env, { upstream: upstream.address, allowed: '*.gen.test' });
     try {
       for (const path of upstream.paths) {
         log(`dns: ${path} names, through runwall agent's proxy`);
-        const proxy = await measure(env, AGENT_RESOLVER, files[path], path);
-        rows.push(...rowsFor(upstream, path, { direct: direct[path]!, dnsmasq: forwarded[path]!, proxy }));
+        proxied[path] = await measure(env, AGENT_RESOLVER, files[path], path);
       }
       const peak = peakRssOf(agent.pid);
-      if (peak !== undefined) peaks.push(peak);
+      const queries = upstream.paths.reduce((sum, path) => sum + (proxied[path]?.completed ?? 0), 0);
+      if (peak !== undefined && queries > 0) memory.push({ idleRssBytes: agent.rssBytes, peakRssBytes: peak, queries });
     } finally {
       await agent.stop();
     }
+    const after = await measureDirect(env, upstream, files, log, 'after');
+    for (const path of upstream.paths) {
+      const direct = meanOf(before[path]!, after[path]!); // every path was measured in both
+      rows.push(...rowsFor(upstream, path, { direct, dnsmasq: forwarded[path]!, proxy: proxied[path]! }));
+    }
   }
-  return { rows, agentPeakRssBytes: peaks };
+  if (memory.length > 0) rows.push(agentMemoryRow(memory));
+  return { rows };
 }

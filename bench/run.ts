@@ -19,7 +19,6 @@ import { runWorkloadBench } from './workload.js';
 
 /** Far above the ~3 minutes a run takes; only a hung step gets here. */
 const BUDGET_MS = 12 * 60_000;
-const MIB = 1024 * 1024;
 const OUT_DIR = join(REPO, 'bench-out');
 
 const began = performance.now();
@@ -61,28 +60,11 @@ async function serverRows(failures: string[]): Promise<readonly BenchRow[]> {
 
 async function networkRows(env: BenchEnv, failures: string[]): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  let agentPeaks: readonly number[] = [];
-  rows.push(
-    ...(await section('dns', failures, async () => {
-      const result = await runDnsBench(env, log);
-      agentPeaks = result.agentPeakRssBytes;
-      return result.rows;
-    })),
-  );
+  rows.push(...(await section('dns', failures, async () => (await runDnsBench(env, log)).rows)));
   rows.push(...(await section('start-up', failures, async () => (await runStartupBench(env, log)).rows)));
   rows.push(...(await section('workload', failures, async () => (await runWorkloadBench(env, log)).rows)));
-  if (agentPeaks.length > 0) {
-    rows.push(
-      benchRow({
-        name: 'rss: runwall agent peak, after the DNS load',
-        value: Math.max(...agentPeaks) / MIB,
-        unit: 'MiB',
-        goal: { on: 'value', bound: 'at-most', limit: 80 },
-        note: `VmHWM, the larger of ${agentPeaks.length} agent runs (each ~100k queries)`,
-      }),
-    );
-  }
-  return rows;
+  // Memory rows last, together, whichever section measured them.
+  return [...rows.filter((row) => !row.name.startsWith('rss:')), ...rows.filter((row) => row.name.startsWith('rss:'))];
 }
 
 async function main(): Promise<number> {

@@ -1,7 +1,7 @@
 /**
  * How long runwall takes to get going: `runwall agent start` until it enforces
  * (its own figure, process start → enforcing, and the command's wall time), beside
- * a bare `node -e 0`; and `runwall exec -- true` beside `true` in fresh namespaces.
+ * a bare `node -e 0` (and `runwall --version`, the cost of loading the CLI alone); and `runwall exec -- true` beside `true` in fresh namespaces.
  * Runs alternate between the measured command and its baseline.
  */
 import { startAgent } from './agent-run.js';
@@ -22,6 +22,7 @@ export interface StartupBenchResult {
 export async function runStartupBench(env: BenchEnv, log: (line: string) => void): Promise<StartupBenchResult> {
   const inHost = { netns: env.hostNs, cwd: REPO, timeoutMs: 30_000 };
   const bareNode: number[] = [];
+  const cliVersion: number[] = [];
   const enforcing: number[] = [];
   const startWall: number[] = [];
   const stopWall: number[] = [];
@@ -29,6 +30,7 @@ export async function runStartupBench(env: BenchEnv, log: (line: string) => void
   for (let round = 0; round < ROUNDS; round++) {
     log(`start-up: agent start/stop, round ${round + 1} of ${ROUNDS}`);
     bareNode.push((await runChecked([process.execPath, '-e', '0'], inHost)).wallMs);
+    cliVersion.push((await runChecked([...env.runwall.argv, '--version'], inHost)).wallMs);
     const agent = await startAgent(env, { upstream: ZONE_UPSTREAM, allowed: 'allowed.test' });
     enforcing.push(agent.enforcingAfterMs);
     startWall.push(agent.startWallMs);
@@ -57,6 +59,13 @@ export async function runStartupBench(env: BenchEnv, log: (line: string) => void
   return {
     agentIdleRssBytes: idleRss,
     rows: [
+      benchRow({
+        name: 'cli: `runwall --version` vs `node -e 0`',
+        value: median(cliVersion),
+        unit: 'ms',
+        baseline: node,
+        note: 'what loading the CLI costs before any command runs (every command pays it)',
+      }),
       benchRow({ name: 'agent: process start → enforcing (its enforcingAfterMs)', value: median(enforcing), unit: 'ms', baseline: node, goal: startupGoal, note: baselineNote }),
       benchRow({ name: 'agent: `runwall agent start` wall time', value: median(startWall), unit: 'ms', baseline: node, goal: startupGoal, note: 'returns once the agent enforces' }),
       benchRow({ name: 'agent: `runwall agent stop` wall time', value: median(stopWall), unit: 'ms', baseline: node, note: 'writes the run report' }),

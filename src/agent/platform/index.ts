@@ -9,6 +9,10 @@ export { NflogReader, type NflogReaderError } from './nflog.js';
 export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
 export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
+export { AuditStream, auditArch, type AuditStreamProblem } from './audit.js';
+export type { AuditActivity, AuditExec, AuditSocketCall } from './audit-message.js';
+export { ProcConnector, type ProcConnectorProblem } from './proc-connector.js';
+export { shellExitCode, type ProcEvent } from './proc-connector-message.js';
 export { acceptForwardFor, forwardPolicyDrops } from './iptables.js';
 export { FanotifyGroup, FILE_CHANGE_MASK, filesystemIdOf, handleKeyOfPath } from './fanotify.js';
 export {

@@ -41,6 +41,10 @@ function envInt(name: string, fallback: number): number {
 const NAMES = Array.from({ length: 40 }, (_, i) => `dep${i}.registry.test`);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
+export function metadataForProbe(i: number, runs: number): RunMetadata {
+  return metadata(i, runs);
+}
+
 function metadata(i: number, runs: number): RunMetadata {
   const repo = `acme/repo-${i % 50}`;
   const startedAt = new Date(T0 + Math.floor((i / runs) * 300 * 86400_000)).toISOString();
@@ -57,6 +61,10 @@ function metadata(i: number, runs: number): RunMetadata {
 }
 
 /** `count` events of one run: DNS and connection pairs to a job's usual destinations, with process and step. */
+export function runEventsForProbe(i: number, count: number, baseMs: number): RunEvent[] {
+  return runEvents(i, count, baseMs);
+}
+
 function runEvents(i: number, count: number, baseMs: number): RunEvent[] {
   const events: RunEvent[] = [];
   const verdictFor = (k: number): Verdict => (i % 100 === 0 && k === 0 ? 'attack-blocked' : i % 20 === 0 && k === 1 ? 'blocked' : 'allowed');

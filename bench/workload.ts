@@ -9,11 +9,12 @@
  * time (including runwall's set-up and teardown) is shown beside it.
  * Both use IPv4 only, so both paths are the same (the baseline namespace has no IPv6).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchRow, type BenchRow } from './bench-row.js';
 import { REPO, ZONE_UPSTREAM, resolvConfFor, type BenchEnv } from './bench-env.js';
 import { run, type Finished } from './processes.js';
+import { reportTrouble } from './report-trouble.js';
 import { median } from './stats.js';
 
 const ROUNDS = 3;
@@ -123,13 +124,45 @@ async function plainRun(env: BenchEnv, job: Job): Promise<JobRun> {
   return job.parse(finished);
 }
 
+function readReport(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return null;
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+/** Under runwall, with a report as a user would ask for one; anything it blocked or had trouble with goes in the note. */
 async function runwallRun(env: BenchEnv, job: Job): Promise<JobRun> {
+  const reportPath = join(env.dir, 'exec-report.json');
   const finished = await run(
-    [...env.runwall.argv, 'exec', '--dns-upstream', ZONE_UPSTREAM, '--egress-policy', 'block', '--allowed-endpoints', '*.gen.test:443', '--', ...job.argv],
+    [
+      ...env.runwall.argv,
+      'exec',
+      '--dns-upstream',
+      ZONE_UPSTREAM,
+      '--egress-policy',
+      'block',
+      '--allowed-endpoints',
+      '*.gen.test:443',
+      '--report',
+      reportPath,
+      '--',
+      ...job.argv,
+    ],
     { netns: env.hostNs, cwd: REPO, timeoutMs: JOB_BUDGET_MS + 30_000, sampleRssEveryMs: RSS_SAMPLE_MS },
   );
   const parsed = job.parse(finished);
-  return { ...parsed, ...(finished.peakRssBytes !== undefined ? { peakRssBytes: finished.peakRssBytes } : {}) };
+  const trouble = reportTrouble(readReport(reportPath), 160);
+  const problem = [parsed.problem, trouble && `runwall reported ${trouble}`].filter((p) => p).join('; ');
+  return {
+    jobMs: parsed.jobMs,
+    wallMs: parsed.wallMs,
+    ...(problem !== '' ? { problem } : {}),
+    ...(finished.peakRssBytes !== undefined ? { peakRssBytes: finished.peakRssBytes } : {}),
+  };
 }
 
 interface Compared {
@@ -151,7 +184,7 @@ async function compare(env: BenchEnv, job: Job, log: (line: string) => void): Pr
 function problemsOf(compared: Compared): string[] {
   return [
     ...compared.plain.flatMap((r) => (r.problem ? [`plain: ${r.problem}`] : [])),
-    ...compared.runwall.flatMap((r) => (r.problem ? [`runwall: ${r.problem}`] : [])),
+    ...compared.runwall.flatMap((r) => (r.problem ? [`under runwall: ${r.problem}`] : [])),
   ];
 }
 

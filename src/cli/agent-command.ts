@@ -70,6 +70,7 @@ export function registerAgentCommand(program: Command): void {
   policyOptions(agent.command('start'))
     .description('start the agent (it enforces before this command returns)')
     .option('--foreground', 'run in this process instead of as a daemon')
+    .option('--workspace <dir>', "the job's workspace: file changes under it are recorded and changes to its tracked source are findings")
     .action(async (flags: AgentFlags) => {
       const paths = pathsFrom(flags);
       const policy = policyFromFlags(flags, () => machineUpstream(paths.resolvConf));
@@ -79,6 +80,7 @@ export function registerAgentCommand(program: Command): void {
           paths,
           ttlGraceSeconds: parseGrace(flags.ttlGrace),
           defaultReportPath: flags.report ?? `${paths.stateDir}/report.json`,
+          ...(flags.workspace ? { workspace: flags.workspace } : {}),
           ...(flags.events ? { eventsPath: flags.events } : {}),
         });
         return;

@@ -61,7 +61,7 @@ try {
   const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { run: { runId: string } };
   console.log(banner.trim());
   console.log(`\nrunwall demo: report ${reportPath}`);
-  console.log(`runwall demo: open ${url}/runs/${encodeURIComponent(report.run.runId)} (sign in with the credentials above)`);
+  console.log(`runwall demo: open ${url}/#/runs/${encodeURIComponent(report.run.runId)}/summary (sign in with the credentials above)`);
   if (process.env['CI'] || process.env['RUNWALL_DEMO_EXIT'] === '1') {
     server.kill('SIGTERM');
   } else {

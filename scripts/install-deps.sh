@@ -18,6 +18,8 @@ have ping       || need+=(iputils-ping)
 have nc         || need+=(netcat-openbsd)
 have socat      || need+=(socat)
 have curl       || need+=(curl)
+# Tests run a real `sudo` in a job to see the sudo detection fire.
+have sudo       || need+=(sudo)
 [ -e /usr/lib/x86_64-linux-gnu/libnftables.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libnftables.so.1 ] || need+=(libnftables1)
 if [ "${RUNWALL_WITH_POSTGRES:-1}" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)

@@ -22,4 +22,4 @@ export {
 export { detectPipedProgram, detectReverseShell, isShell, programDescriptor, type Descriptor, type DescriptorKind, type PipedProgram, type Relay, type ShellStdio } from './shell-rules.js';
 export { detectRecon, ipEchoService, isMetadataAddress, metadataName, IP_ECHO_NAMES, METADATA_ADDRESSES, METADATA_NAMES } from './recon-rules.js';
 export { commonBigramShare, labelLooksEncoded, longestConsonantRun, nameLooksEncoded, shannonEntropy, TunnelTracker, zoneOf, DEFAULT_TUNNEL_THRESHOLDS, type TunnelThresholds } from './dns-tunnel.js';
-export { baseName, isRunnerProcess, programNames, DOWNLOADERS, NETWORK_RELAYS, SHELLS } from './programs.js';
+export { baseName, isOneOf, isRunnerProcess, programNames, DOWNLOADERS, NETWORK_RELAYS, SHELLS } from './programs.js';

@@ -3,6 +3,7 @@ import type { DestinationSummary, ProcessRef, RunEvent, RunSummary, TransportPro
 import { normalizeQueryName } from './compile.js';
 import { deepFreeze } from './freeze.js';
 import { canonicalIp, formatIp, parseIp, wireAddress } from './ip.js';
+import { eventChains } from './process-tree.js';
 
 const SEVERITY: Readonly<Record<Verdict, number>> = { 'attack-blocked': 3, blocked: 2, audit: 1, allowed: 0 };
 
@@ -38,6 +39,7 @@ interface Group {
   count: number;
   addresses: Set<string>;
   processes: Set<string>;
+  chains: Set<string>;
 }
 
 function compareDestinations(a: DestinationSummary, b: DestinationSummary): number {
@@ -64,17 +66,19 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
     count: number,
     addresses: readonly string[],
     process: ProcessRef | undefined,
+    chains: readonly string[],
   ): void => {
     const key = JSON.stringify([name, port, protocol, verdict]);
     let group = groups.get(key);
     if (group === undefined) {
-      group = { name, port, protocol, verdict, count: 0, addresses: new Set(), processes: new Set() };
+      group = { name, port, protocol, verdict, count: 0, addresses: new Set(), processes: new Set(), chains: new Set() };
       groups.set(key, group);
     }
     group.count += count;
     for (const address of addresses) group.addresses.add(address);
     const label = processLabel(process);
     if (label !== undefined) group.processes.add(label);
+    for (const chain of chains) group.chains.add(chain);
   };
 
   const counts = { events: events.length, allowed: 0, blocked: 0, attackBlocked: 0, audit: 0, detections: 0 };
@@ -91,12 +95,12 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
       const address = displayAddress(event.destination);
       const name = event.name === undefined ? address : normalizeQueryName(event.name);
       if (event.name !== undefined) reachedNames.add(name);
-      add(name, event.port, event.protocol, event.verdict, event.count, [address], event.process);
+      add(name, event.port, event.protocol, event.verdict, event.count, [address], event.process, eventChains(event));
       tally(event.verdict, event.count);
     } else if (event.kind === 'http') {
       const name = httpHostName(event.host);
       reachedNames.add(name);
-      add(name, event.port, 'tcp', event.verdict, 1, [displayAddress(event.destination)], event.process);
+      add(name, event.port, 'tcp', event.verdict, 1, [displayAddress(event.destination)], event.process, eventChains(event));
       tally(event.verdict, 1);
     } else if (event.kind === 'dns') {
       tally(event.verdict, 1);
@@ -109,7 +113,7 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
     const name = normalizeQueryName(event.name);
     if (reachedNames.has(name)) continue;
     const answers = event.answers.filter((answer) => canonicalIp(answer.data) !== null).map((answer) => displayAddress(answer.data));
-    add(name, null, 'dns', event.verdict, 1, answers, event.process);
+    add(name, null, 'dns', event.verdict, 1, answers, event.process, eventChains(event));
   }
 
   const destinations: DestinationSummary[] = [...groups.values()].map((group) => ({
@@ -120,6 +124,7 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
     count: group.count,
     verdict: group.verdict,
     processes: [...group.processes].sort(),
+    chains: [...group.chains].sort(),
   }));
   destinations.sort(compareDestinations);
   return deepFreeze({ destinations, counts, verdict });

@@ -51,8 +51,12 @@ export const ProcessRef = Type.Object(
     ppid: Type.Optional(Type.Integer()),
     exe: Type.Optional(Type.String()),
     argv: Type.Optional(Type.Array(Type.String())),
+    /** The tool as a person names it: the script an interpreter runs (`npm`), else the executable's base name. */
+    name: Type.Optional(Type.String()),
     /** Ancestors from the parent up to the job's root, nearest first. */
-    ancestry: Type.Optional(Type.Array(Type.Object({ pid: Type.Integer(), exe: Type.Optional(Type.String()) }))),
+    ancestry: Type.Optional(
+      Type.Array(Type.Object({ pid: Type.Integer(), exe: Type.Optional(Type.String()), name: Type.Optional(Type.String()) })),
+    ),
   },
   { $id: 'ProcessRef' },
 );
@@ -64,6 +68,12 @@ const EventBase = {
   /** ISO 8601 time the sensor saw it. */
   time: Type.String(),
   process: Type.Optional(ProcessRef),
+  /**
+   * When the process could not be told exactly (several processes reached the
+   * same destination within the same moment): every one that could have, and
+   * `process` is absent. runwall does not guess.
+   */
+  processCandidates: Type.Optional(Type.Array(ProcessRef)),
   /** Id of the step it belongs to (a `step` event with this id names it). */
   step: Type.Optional(Type.String()),
   /**
@@ -122,6 +132,8 @@ export const ConnectionEvent = Type.Object(
     protocol: TransportProtocol,
     family: Type.Union([Type.Literal(4), Type.Literal(6)]),
     source: Type.Optional(Type.String()),
+    /** Source port of the first packet (TCP/UDP): with `source`, it names the socket. */
+    sourcePort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     destination: Type.String(),
     port: Nullable(Type.Integer({ minimum: 0, maximum: 65535 })),
     /** Name the destination address was learned from by DNS, when known. */
@@ -165,7 +177,14 @@ export const ProcessEvent = Type.Object(
     cwd: Type.Optional(Type.String()),
     uid: Type.Optional(Type.Integer()),
     exitCode: Type.Optional(Type.Integer()),
-    container: Type.Optional(Type.Object({ cgroup: Type.String(), image: Type.Optional(Type.String()) })),
+    container: Type.Optional(
+      Type.Object({
+        cgroup: Type.String(),
+        /** Container id from the cgroup path (Docker, containerd, Podman), when the process runs in one. */
+        id: Type.Optional(Type.String()),
+        image: Type.Optional(Type.String()),
+      }),
+    ),
   },
   { $id: 'ProcessEvent' },
 );

@@ -41,6 +41,7 @@ export {
   REPORT_SCHEMA_VERSION,
   RunMetadata,
   RunReport,
+  ProcessNode,
   RunSummary,
   SourceWriterRule,
   StepSummary,

@@ -102,6 +102,8 @@ export const DestinationSummary = Type.Object(
     verdict: Verdict,
     /** Executables that reached it, as `exe` paths or `pid:N` when unknown. */
     processes: Type.Array(Type.String()),
+    /** The tool chains that reached it, root first: `npm → node → sh → curl`. */
+    chains: Type.Optional(Type.Array(Type.String())),
   },
   { $id: 'DestinationSummary' },
 );
@@ -208,6 +210,31 @@ export const StepSummary = Type.Object(
 );
 export type StepSummary = Static<typeof StepSummary>;
 
+/** One process of the job, as the process tree of the report lists it. */
+export const ProcessNode = Type.Object(
+  {
+    /** Position in `processes` (a pid can be reused within a run; this cannot). */
+    id: Type.Integer({ minimum: 0 }),
+    /** `id` of the nearest ancestor in the list; absent for a root of the job's tree. */
+    parent: Type.Optional(Type.Integer({ minimum: 0 })),
+    pid: Type.Integer(),
+    ppid: Type.Optional(Type.Integer()),
+    name: Type.Optional(Type.String()),
+    exe: Type.Optional(Type.String()),
+    argv: Type.Optional(Type.Array(Type.String())),
+    cwd: Type.Optional(Type.String()),
+    uid: Type.Optional(Type.Integer()),
+    /** Time of its (last) exec; absent for a process seen only as an ancestor (a forked shell). */
+    startTime: Type.Optional(Type.String()),
+    endTime: Type.Optional(Type.String()),
+    exitCode: Type.Optional(Type.Integer()),
+    step: Type.Optional(Type.String()),
+    container: Type.Optional(Type.Object({ cgroup: Type.String(), id: Type.Optional(Type.String()), image: Type.Optional(Type.String()) })),
+  },
+  { $id: 'ProcessNode' },
+);
+export type ProcessNode = Static<typeof ProcessNode>;
+
 export const RunReport = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -217,6 +244,8 @@ export const RunReport = Type.Object(
     enforcement: EnforcementStatus,
     events: Type.Array(RunEvent),
     summary: RunSummary,
+    /** The job's process tree, from its process events (absent when no process sensor ran). */
+    processes: Type.Optional(Type.Array(ProcessNode)),
     /** The steps of the run in the order they began (skipped ones where they would have run). Absent when the run had no steps. */
     steps: Type.Optional(Type.Array(StepSummary)),
     recommendedPolicy: RecommendedPolicy,

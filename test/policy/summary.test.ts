@@ -16,7 +16,7 @@ describe('summarizeEvents', () => {
       http({ host: 'registry.test:443', destination: '198.51.100.10', port: 443, verdict: 'allowed' }),
     ]);
     expect(summary.destinations).toEqual([
-      { name: '203.0.113.66', addresses: ['203.0.113.66'], port: 443, protocol: 'tcp', count: 1, verdict: 'blocked', processes: ['pid:12'] },
+      { name: '203.0.113.66', addresses: ['203.0.113.66'], port: 443, protocol: 'tcp', count: 1, verdict: 'blocked', processes: ['pid:12'], chains: ['pid:12'] },
       {
         name: 'registry.test',
         addresses: ['198.51.100.10', '198.51.100.11'],
@@ -25,6 +25,7 @@ describe('summarizeEvents', () => {
         count: 5,
         verdict: 'allowed',
         processes: ['/usr/bin/curl', '/usr/bin/node'],
+        chains: ['curl', 'node'],
       },
     ]);
     expect(isDeepFrozen(summary)).toBe(true);
@@ -37,8 +38,22 @@ describe('summarizeEvents', () => {
       dns({ name: 'evil.test', verdict: 'attack-blocked', rcode: 'NXDOMAIN' }),
     ]);
     expect(summary.destinations).toEqual([
-      { name: 'evil.test', addresses: [], port: null, protocol: 'dns', count: 1, verdict: 'attack-blocked', processes: [] },
-      { name: 'only-dns.test', addresses: ['198.51.100.20', '2001:db8::20'], port: null, protocol: 'dns', count: 2, verdict: 'audit', processes: [] },
+      { name: 'evil.test', addresses: [], port: null, protocol: 'dns', count: 1, verdict: 'attack-blocked', processes: [], chains: [] },
+      { name: 'only-dns.test', addresses: ['198.51.100.20', '2001:db8::20'], port: null, protocol: 'dns', count: 2, verdict: 'audit', processes: [], chains: [] },
+    ]);
+  });
+
+  it('names the tool chains that reached each destination, root first; ambiguous attributions are marked', () => {
+    const npmCurl = { pid: 40, exe: '/usr/bin/curl', name: 'curl', ancestry: [{ pid: 39, exe: '/usr/bin/dash', name: 'sh' }, { pid: 38, exe: '/usr/bin/node', name: 'node' }, { pid: 37, exe: '/usr/bin/node', name: 'npm' }] };
+    const wget = { pid: 41, exe: '/usr/bin/wget', ancestry: [{ pid: 36, exe: '/usr/bin/dash', name: 'sh' }] };
+    const summary = summarizeEvents([
+      connection({ destination: '198.51.100.11', port: 443, verdict: 'blocked', process: npmCurl }),
+      connection({ destination: '198.51.100.11', port: 443, verdict: 'blocked', process: npmCurl, count: 2 }),
+      { ...connection({ destination: '198.51.100.12', port: 80, verdict: 'blocked' }), processCandidates: [npmCurl, wget] },
+    ]);
+    expect(summary.destinations.map((d) => [d.name, d.chains])).toEqual([
+      ['198.51.100.11', ['npm → node → sh → curl']],
+      ['198.51.100.12', ['npm → node → sh → curl (ambiguous)', 'sh → wget (ambiguous)']],
     ]);
   });
 

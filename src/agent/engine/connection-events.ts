@@ -90,6 +90,7 @@ export function connectionFromPacket(
     protocol: packet.protocol,
     family: packet.family,
     source: packet.source,
+    ...(packet.sourcePort !== null ? { sourcePort: packet.sourcePort } : {}),
     destination: packet.destination,
     port,
     verdict,

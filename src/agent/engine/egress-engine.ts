@@ -12,6 +12,7 @@ import type { EventPipeline } from '../pipeline/event-pipeline.js';
 import { NflogReader, type NflogPacket } from '../platform/index.js';
 import { AddressBook } from './address-book.js';
 import { ConnectionFolder, connectionFromPacket } from './connection-events.js';
+import { HeldEvents } from './held-events.js';
 
 export interface EngineProblem {
   readonly code: string;
@@ -30,6 +31,8 @@ export interface EgressEngineOptions {
   /** Called after the table is in place and before the resolver listens (exec: create the job's network). */
   readonly prepareNetwork?: () => void | Promise<void>;
   readonly foldWindowMs?: number;
+  /** How long DNS events wait before they go out, so the process that asked can be attributed (default 200 ms). */
+  readonly dnsHoldMs?: number;
   readonly tamperCheckMs?: number;
 }
 
@@ -51,6 +54,7 @@ export class EgressEngine {
   readonly #pipeline: EventPipeline;
   readonly #firewall: Firewall;
   readonly #folder: ConnectionFolder;
+  readonly #dnsHold: HeldEvents<UnsequencedEvent>;
   /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
   readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
   readonly #admitted = new Map<string, string[]>();
@@ -65,6 +69,7 @@ export class EgressEngine {
     this.#pipeline = options.pipeline;
     this.#firewall = options.firewall;
     this.#folder = new ConnectionFolder(options.foldWindowMs ?? 500, (event) => this.#pipeline.emit(event));
+    this.#dnsHold = new HeldEvents(options.dnsHoldMs ?? 200, (event) => this.#pipeline.emit(event));
   }
 
   /** Table first, then the network, then the sensors: nothing flows before it is governed. */
@@ -230,7 +235,7 @@ export class EgressEngine {
         admitted,
       };
     }
-    this.#pipeline.emit(event as UnsequencedEvent);
+    this.#dnsHold.add(event as UnsequencedEvent);
   }
 
   /** Stops the sensors and removes the table; what was pending is flushed to the pipeline first. */
@@ -244,6 +249,7 @@ export class EgressEngine {
     await this.#nflog?.close();
     this.#nflog = null;
     this.#folder.flush();
+    this.#dnsHold.flush();
     if (!options.keepTable) this.#firewall.remove();
   }
 }

@@ -3,8 +3,11 @@
  * start is reported as an agent error event; enforcement does not depend on it.
  */
 import { startFileSensor } from './file/file-sensor.js';
+import { startDetectSensor } from './detect/detect-sensor.js';
 import type { SensorFactory } from './sensor.js';
 
 export const SENSOR_FACTORIES: readonly { readonly name: string; readonly start: SensorFactory }[] = [
   { name: 'file', start: startFileSensor },
+  // After the process sensor: it reads the process table the process sensor publishes.
+  { name: 'detect', start: startDetectSensor },
 ];

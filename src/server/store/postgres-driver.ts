@@ -27,9 +27,6 @@ function failed(error: unknown, sql: string): RunwallError {
   return new RunwallError('RW_DATABASE_FAILED', `postgres: ${message}`, { sql: sql.slice(0, 200) }, { cause: error });
 }
 
-/** PostgreSQL accepts at most 65535 parameters in one statement. */
-const MAX_PARAMS = 60_000;
-
 type Queryable = pg.Pool | pg.PoolClient;
 
 function executor(client: Queryable): SqlExecutor {
@@ -60,36 +57,26 @@ function executor(client: Queryable): SqlExecutor {
       }
     },
     async insertMany(table, columns, rows, conflict): Promise<number[]> {
-      const added: number[] = [];
-      const perChunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-      // A hidden ordinal column tells which input rows were new.
-      for (let start = 0; start < rows.length; start += perChunk) {
-        const chunk = rows.slice(start, start + perChunk);
-        const params: SqlValue[] = [];
-        const tuples: string[] = [];
-        for (const row of chunk) {
-          const marks: string[] = [];
-          for (const value of row) {
-            params.push(value);
-            marks.push(`$${params.length}`);
-          }
-          tuples.push(`(${marks.join(', ')})`);
-        }
-        const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT ${conflict} DO NOTHING RETURNING ${conflictKey(conflict)}`;
-        try {
-          const result = await client.query(sql, params);
-          const keyColumns = conflictColumns(conflict);
-          const indexes = keyColumns.map((name) => columns.indexOf(name));
-          const seen = new Set(result.rows.map((r: Record<string, unknown>) => keyColumns.map((c) => String(r[c])).join('\u0000')));
-          chunk.forEach((row, i) => {
-            const key = indexes.map((k) => String(row[k])).join('\u0000');
-            if (seen.has(key)) added.push(start + i);
-          });
-        } catch (error) {
-          throw failed(error, sql);
-        }
+      if (rows.length === 0) return [];
+      // One array parameter per column (unnest): the statement stays the same size whatever the row count,
+      // which parses and binds far faster than a VALUES list with thousands of parameters.
+      const types = columns.map((_, c) => (rows.some((row) => typeof row[c] === 'string') ? 'text' : 'bigint'));
+      const arrays = columns.map((_, c) => rows.map((row) => row[c] ?? null));
+      const keyColumns = conflictColumns(conflict);
+      const sql = `INSERT INTO ${table} (${columns.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
+        ON CONFLICT ${conflict} DO NOTHING RETURNING ${keyColumns.join(', ')}`;
+      try {
+        const result = await client.query(sql, arrays);
+        const indexes = keyColumns.map((name) => columns.indexOf(name));
+        const inserted = new Set(result.rows.map((r: Record<string, unknown>) => keyColumns.map((c) => String(r[c])).join('\u0000')));
+        const added: number[] = [];
+        rows.forEach((row, i) => {
+          if (inserted.has(indexes.map((k) => String(row[k])).join('\u0000'))) added.push(i);
+        });
+        return added;
+      } catch (error) {
+        throw failed(error, sql);
       }
-      return added;
     },
   };
 }

@@ -382,21 +382,19 @@ export class SqlStore implements Store {
     const key = jobKey(identity);
 
     return this.db.transaction(async (tx) => {
-      let run = await this.findRun(tx, tenantId, input.runId);
-      let created = false;
+      // Insert-or-find in one step: two parts of a new run may arrive at once, the second waits for the first's row.
       const startedMs = parseTimeMs(metadata?.startedAt) ?? firstEventMs ?? nowMs;
-      if (!run) {
-        created = await tx.run(
-          // Two parts of a new run may arrive at once: the second waits for the first's row.
+      const created =
+        (await tx.run(
           `INSERT INTO runs (tenant_id, run_id, started_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, run_id) DO NOTHING`,
           [tenantId, input.runId, startedMs, nowMs, nowMs],
-        ) > 0;
-        run = await this.findRun(tx, tenantId, input.runId);
-        if (!run) throw new RunwallError('RW_DATABASE_FAILED', `run ${input.runId} vanished while it was written`);
-      }
+        )) > 0;
+      const run = await this.findRun(tx, tenantId, input.runId);
+      if (!run) throw new RunwallError('RW_DATABASE_FAILED', `run ${input.runId} vanished while it was written`);
       const runPk = num(run.pk);
-      const knewJob = run.job_key !== null;
+      // Events stored before the run's job was known have not been compared with the job's baseline yet.
+      const backfill = run.job_key === null && num(run.events) > 0;
       // A whole report's metadata wins over what event batches said; batches fill in what is missing.
       if (metadata && (input.report || num(run.has_report) === 0)) {
         await tx.run(
@@ -460,7 +458,7 @@ export class SqlStore implements Store {
       const fleetAlerts: string[] = [];
       if (key !== null) {
         let candidates = addedDestinations;
-        if (!knewJob) {
+        if (backfill) {
           // The job became known only now: every destination the run already stored counts.
           candidates = new Map(addedDestinations);
           const stored = await tx.all('SELECT dest, min(seq) AS seq FROM events WHERE tenant_id = ? AND run_pk = ? AND dest IS NOT NULL GROUP BY dest', [
@@ -475,11 +473,6 @@ export class SqlStore implements Store {
           }
         }
         if (candidates.size > 0) {
-          const [previous] = await tx.all(
-            'SELECT count(*) AS n FROM runs WHERE tenant_id = ? AND job_key = ? AND pk <> ? AND events > 0',
-            [tenantId, key, runPk],
-          );
-          const previousRuns = num(previous?.n);
           const list = [...candidates.keys()];
           const fresh = await tx.insertMany(
             'job_destinations',
@@ -487,6 +480,12 @@ export class SqlStore implements Store {
             list.map((dest) => [tenantId, key, dest, runPk, nowMs]),
             '(tenant_id, job_key, destination)',
           );
+          // A job's first run has no baseline: nothing it reaches is "new". Counted only when something is new (rare).
+          const [previous] =
+            fresh.length > 0
+              ? await tx.all('SELECT count(*) AS n FROM runs WHERE tenant_id = ? AND job_key = ? AND pk <> ? AND events > 0', [tenantId, key, runPk])
+              : [];
+          const previousRuns = num(previous?.n);
           if (previousRuns > 0) {
             for (const index of fresh) {
               const dest = list[index] as string;
@@ -501,12 +500,12 @@ export class SqlStore implements Store {
         }
       }
 
-      await tx.run(
+      const [after] = await tx.all(
         `UPDATE runs SET events = events + ?, allowed = allowed + ?, blocked = blocked + ?, attack_blocked = attack_blocked + ?,
            audit = audit + ?, detections = detections + ?,
            verdict_rank = CASE WHEN verdict_rank < ? THEN ? ELSE verdict_rank END,
            ended_ms = CASE WHEN ended_ms IS NULL OR ended_ms < ? THEN ? ELSE ended_ms END,
-           updated_ms = ? WHERE tenant_id = ? AND pk = ?`,
+           updated_ms = ? WHERE tenant_id = ? AND pk = ? RETURNING verdict_rank`,
         [
           addedIndexes.length,
           delta.allowed,
@@ -523,7 +522,6 @@ export class SqlStore implements Store {
           runPk,
         ],
       );
-      const [after] = await tx.all('SELECT verdict_rank FROM runs WHERE tenant_id = ? AND pk = ?', [tenantId, runPk]);
       return {
         runId: input.runId,
         created,

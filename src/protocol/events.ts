@@ -160,6 +160,8 @@ export const HttpEvent = Type.Object(
     status: Type.Optional(Type.Integer()),
     verdict: Verdict,
     rule: RuleRef,
+    /** Identical flows folded into this event (same name, address, port and verdict, seen close together); absent: 1. */
+    count: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { $id: 'HttpEvent' },
 );

@@ -1,0 +1,38 @@
+/**
+ * Loads a batch of iptables rules atomically (`iptables-restore --noflush`,
+ * the same for ip6tables) and runs single best-effort iptables commands for
+ * removal. The rule text is built elsewhere (enforce/l7-rules.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { RunwallError } from '../../protocol/index.js';
+
+export type IpFamilyNumber = 4 | 6;
+
+const TIMEOUT_MS = 15_000;
+
+/** Loads `text` into the current network namespace's tables; RW_PLATFORM_MISSING without the tool, RW_SETUP_FAILED when refused. */
+export function iptablesRestore(family: IpFamilyNumber, text: string): void {
+  const tool = family === 4 ? 'iptables-restore' : 'ip6tables-restore';
+  const result = spawnSync(tool, ['-w', '5', '--noflush'], { input: text, encoding: 'utf8', timeout: TIMEOUT_MS });
+  if (result.error) {
+    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new RunwallError(missing ? 'RW_PLATFORM_MISSING' : 'RW_SETUP_FAILED', `${tool}: ${result.error.message}${missing ? ' (install iptables)' : ''}`);
+  }
+  if (result.status !== 0) {
+    const detail = (result.stderr || result.stdout).trim().split('\n').slice(0, 4).join(' | ');
+    throw new RunwallError('RW_SETUP_FAILED', `${tool} refused runwall's rules: ${detail}`);
+  }
+}
+
+/** One iptables/ip6tables command; true when it succeeded. For removal, where "already gone" is fine. */
+export function iptablesTry(family: IpFamilyNumber, args: readonly string[]): boolean {
+  const result = spawnSync(family === 4 ? 'iptables' : 'ip6tables', ['-w', '5', ...args], { encoding: 'utf8', timeout: TIMEOUT_MS });
+  return !result.error && result.status === 0;
+}
+
+/** The names of the filter table's chains in this namespace (for finding what a crashed run left). */
+export function iptablesChains(family: IpFamilyNumber): string[] {
+  const result = spawnSync(family === 4 ? 'iptables' : 'ip6tables', ['-w', '5', '-t', 'filter', '-S'], { encoding: 'utf8', timeout: TIMEOUT_MS });
+  if (result.error || result.status !== 0) return [];
+  return [...result.stdout.matchAll(/^-N (\S+)$/gm)].map((match) => match[1] ?? '').filter((name) => name !== '');
+}

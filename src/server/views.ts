@@ -38,10 +38,17 @@ export interface NetworkTree {
 const UNKNOWN_PROCESS = '(process not recorded)';
 export const NO_STEP_NAME = '(not in a recorded step)';
 
-function chainOf(process: ProcessRef | undefined): { chain: string[]; pid: number | null } {
-  if (!process) return { chain: [UNKNOWN_PROCESS], pid: null };
-  const own = process.exe ?? `pid ${process.pid}`;
-  const ancestors = (process.ancestry ?? []).map((a) => a.exe ?? `pid ${a.pid}`).reverse();
+/** The tool chain root first, by the names people use (`npm`), else executables; candidates when the agent could not tell. */
+function chainOf(event: RunEvent): { chain: string[]; pid: number | null } {
+  const process = event.process;
+  if (!process) {
+    const candidates = event.processCandidates ?? [];
+    if (candidates.length === 0) return { chain: [UNKNOWN_PROCESS], pid: null };
+    const names = [...new Set(candidates.map((c) => c.name ?? c.exe ?? `pid ${c.pid}`))].sort();
+    return { chain: [`one of: ${names.join(', ')}`], pid: null };
+  }
+  const own = process.name ?? process.exe ?? `pid ${process.pid}`;
+  const ancestors = (process.ancestry ?? []).map((a) => a.name ?? a.exe ?? `pid ${a.pid}`).reverse();
   return { chain: [...ancestors, own], pid: process.pid };
 }
 
@@ -82,7 +89,7 @@ export function buildNetworkTree(events: readonly RunEvent[], truncated = false)
     if (destination === null || verdict === null) continue;
     count++;
     const step = touchStep(event.step ?? null);
-    const { chain, pid } = chainOf(event.process);
+    const { chain, pid } = chainOf(event);
     const processKey = `${pid ?? ''}\u0000${chain.join('\u0000')}`;
     let process = step.get(processKey);
     if (!process) {

@@ -55,6 +55,18 @@ describe('network tree', () => {
   });
 });
 
+describe('network tree chains', () => {
+  it('names tools as people do, and lists the candidates when the agent could not tell', () => {
+    const rule = { source: 'default-deny' as const, explanation: 'x' };
+    const base = { kind: 'connection' as const, time: 't', protocol: 'tcp' as const, family: 4 as const, destination: '198.51.100.1', port: 443, verdict: 'allowed' as const, rule, count: 1 };
+    const tree = buildNetworkTree([
+      { ...base, seq: 1, name: 'a.test', process: { pid: 7, exe: '/usr/bin/node', name: 'npm', ancestry: [{ pid: 1, exe: '/usr/bin/bash', name: 'bash' }] } },
+      { ...base, seq: 2, name: 'b.test', processCandidates: [{ pid: 8, exe: '/usr/bin/curl', name: 'curl' }, { pid: 9, exe: '/usr/bin/wget' }] },
+    ]);
+    expect(tree.steps[0]?.processes.map((p) => p.chain)).toEqual([['bash', 'npm'], ['one of: /usr/bin/wget, curl']]);
+  });
+});
+
 describe('process tree', () => {
   it('places every process once and never loops, whatever the parent links say', () => {
     fc.assert(

@@ -136,11 +136,36 @@ async function summaryTab(body: HTMLElement, run: RunDetail): Promise<void> {
       20,
       'No detections in this run.',
     ),
+    run.report?.steps?.length
+      ? h(
+          'div',
+          {},
+          h('h2', {}, 'Steps'),
+          pagedTable(
+            ['Step', 'Outcome', 'Events', 'Started', 'Notes'],
+            run.report.steps.map((step) => [
+              h('b', {}, step.name),
+              document.createTextNode(step.conclusion ?? step.outcome ?? 'running'),
+              document.createTextNode(String(step.events)),
+              document.createTextNode(when(step.startedAt ?? null)),
+              document.createTextNode([step.reason, ...(step.notes ?? [])].filter(Boolean).join('; ')),
+            ]),
+            25,
+          ),
+        )
+      : null,
     h('h2', {}, 'Outbound destinations'),
     run.report
       ? pagedTable(
           ['Verdict', 'Destination', 'Port', 'Protocol', 'Count', 'Processes'],
-          destinations.map((d) => [verdictBadge(d.verdict), code(d.name), document.createTextNode(d.port === null ? '—' : String(d.port)), document.createTextNode(d.protocol), document.createTextNode(String(d.count)), document.createTextNode(d.processes.join(', ') || '—')]),
+          destinations.map((d) => [
+            verdictBadge(d.verdict),
+            code(d.name),
+            document.createTextNode(d.port === null ? '—' : String(d.port)),
+            document.createTextNode(d.protocol),
+            document.createTextNode(String(d.count)),
+            document.createTextNode((d.chains?.length ? d.chains : d.processes).join(', ') || '—'),
+          ]),
           25,
           'No outbound destinations.',
         )

@@ -124,7 +124,12 @@ export function interpretDetectAuditEvent(records: readonly AuditRecord[], base:
   if (!syscall) return null;
   const f = syscall.fields;
   const key = decodeAuditString(f.get('key'));
-  if (key === null || !key.startsWith(`${base}-`)) return null;
+  if (key === null) return null;
+  // Audit tags an event with the first matching rule's key only: with two runwall processes on the
+  // machine, a ptrace may carry the other's key. Rules that mean the same for every instance
+  // (ptrace, process_vm_*, a given pid's memory) are accepted under any detector key.
+  const shared = /^runwall-\d+-detect-(ptrace|vm|mem-\d+)$/.exec(key);
+  if (!shared && !key.startsWith(`${base}-`)) return null;
   const pid = integer(f.get('pid'));
   const ppid = integer(f.get('ppid'));
   const arch = integer(f.get('arch'), 16);
@@ -147,7 +152,7 @@ export function interpretDetectAuditEvent(records: readonly AuditRecord[], base:
   const object = records.find((r) => r.type === AUDIT_OBJ_PID);
   const objectPid = object ? integer(object.fields.get('opid')) : null;
   const objectComm = object ? decodeAuditString(object.fields.get('ocomm')) : null;
-  const suffix = key.slice(base.length + 1);
+  const suffix = shared ? (shared[1] ?? '') : key.slice(base.length + 1);
   const numbers = DETECT_SYSCALLS[arch];
   if (suffix === 'ptrace' && numbers && number === numbers.ptrace) {
     const targetPid = objectPid ?? a1;

@@ -66,8 +66,9 @@ describe('interpreting detector audit events', () => {
     expect(rename).toMatchObject({ kind: 'watch', index: 1, operation: 'rename' });
   });
 
-  it("other processes' rules and records without a syscall are not ours", () => {
-    expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=101 success=yes a0=10 a1=1 ppid=1 pid=2 key="runwall-43-detect-ptrace"']]), BASE)).toBeNull();
+  it("another runwall's ptrace rule counts (audit keeps only the first key); its guarded-file indexes do not", () => {
+    expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=101 success=yes a0=10 a1=1 ppid=1 pid=2 key="runwall-43-detect-ptrace"']]), BASE)).toMatchObject({ method: 'ptrace-attach', targetPid: 1 });
+    expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=257 success=yes ppid=1 pid=2 key="runwall-43-detect-guard-0"']]), BASE)).toBeNull();
     expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=59 success=yes ppid=1 pid=2 key=(null)']]), BASE)).toBeNull();
     expect(interpretDetectAuditEvent(event([[1327, 'proctitle=6C73']]), BASE)).toBeNull();
   });

@@ -4,9 +4,11 @@
  */
 import { startFileSensor } from './file/file-sensor.js';
 import { startDetectSensor } from './detect/detect-sensor.js';
+import { startProcessSensor } from './process/index.js';
 import type { SensorFactory } from './sensor.js';
 
 export const SENSOR_FACTORIES: readonly { readonly name: string; readonly start: SensorFactory }[] = [
+  { name: 'process', start: startProcessSensor },
   { name: 'file', start: startFileSensor },
   // After the process sensor: it reads the process table the process sensor publishes.
   { name: 'detect', start: startDetectSensor },

@@ -1,0 +1,171 @@
+/**
+ * Which process caused a `dns`, `connection` or `http` event. Pure.
+ *
+ * How exact it is: audit reports every connect()/sendto()/sendmsg() to an
+ * IPv4/IPv6 address with the caller's pid and the destination address and
+ * port, stamped with the time the call was made — but not the source port,
+ * which is what the firewall's log (NFLOG) has. So an event is joined to the
+ * calls made to its destination (address and port; DNS: port 53) in a short
+ * window around the event's time. One calling process: the attribution is
+ * exact. Several different processes reaching the same destination within
+ * the window (or a folded event whose attempts came from several processes):
+ * all of them are put on the event as `processCandidates`, nothing is guessed.
+ * No call: the event has no process (the call's record was lost, or a
+ * blocking connect to a destination that drops packets has not returned yet:
+ * audit reports a call when it returns).
+ */
+import type { ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
+import type { ProcessRecord, ProcessRegistry } from './process-table.js';
+import { toolName } from './tool-name.js';
+
+export interface SocketCall {
+  readonly pid: number;
+  readonly timeMs: number;
+  readonly address: string;
+  readonly port: number;
+  readonly inJob: boolean;
+  /** The caller as it was when it made the call (a later exec does not change it). */
+  readonly ref: ProcessRef;
+}
+
+export interface SocketCallQuery {
+  /** null: any address (DNS: whichever resolver the process used). */
+  readonly address: string | null;
+  readonly port: number;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/** IPv4-mapped IPv6 (a dual-stack socket reaching an IPv4 address) as the firewall logs it: IPv4. */
+export function plainAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1]! : address.toLowerCase();
+}
+
+/**
+ * Recent socket calls by destination port, oldest first; bounded in count and
+ * age so a busy machine cannot grow it without end.
+ */
+export class SocketCallLog {
+  readonly #byPort = new Map<number, SocketCall[]>();
+  readonly #order: SocketCall[] = [];
+  #head = 0;
+  readonly #maxEntries: number;
+  readonly #maxAgeMs: number;
+
+  constructor(maxEntries = 50_000, maxAgeMs = 120_000) {
+    this.#maxEntries = maxEntries;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  get size(): number {
+    return this.#order.length - this.#head;
+  }
+
+  add(call: SocketCall): void {
+    const stored = { ...call, address: plainAddress(call.address) };
+    let list = this.#byPort.get(stored.port);
+    if (!list) {
+      list = [];
+      this.#byPort.set(stored.port, list);
+    }
+    list.push(stored);
+    this.#order.push(stored);
+    this.#evict(stored.timeMs);
+  }
+
+  /**
+   * The distinct processes (by pid, the call nearest the window's end kept)
+   * that made a matching call; only in-job ones when there are any.
+   */
+  find(query: SocketCallQuery): ProcessRef[] {
+    const list = this.#byPort.get(query.port);
+    if (!list) return [];
+    const address = query.address === null ? null : plainAddress(query.address);
+    const found = new Map<number, SocketCall>();
+    // Newest first; audit's order is nearly time order, so stop a little past the window's start.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const call = list[i]!;
+      if (call.timeMs < query.fromMs - OUT_OF_ORDER_MS) break;
+      if (call.timeMs < query.fromMs || call.timeMs > query.toMs) continue;
+      if (address !== null && call.address !== address) continue;
+      if (!found.has(call.pid)) found.set(call.pid, call);
+    }
+    const calls = [...found.values()];
+    const inJob = calls.filter((call) => call.inJob);
+    return (inJob.length > 0 ? inJob : calls).sort((a, b) => a.timeMs - b.timeMs || a.pid - b.pid).map((call) => call.ref);
+  }
+
+  #evict(nowMs: number): void {
+    while (this.size > 0) {
+      const oldest = this.#order[this.#head]!;
+      if (this.size <= this.#maxEntries && nowMs - oldest.timeMs <= this.#maxAgeMs) break;
+      this.#head += 1;
+      const list = this.#byPort.get(oldest.port);
+      if (list && list[0] === oldest) {
+        list.shift();
+        if (list.length === 0) this.#byPort.delete(oldest.port);
+      }
+    }
+    if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
+      this.#order.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+/** Calls are stamped at entry; records of calls that took long to return may come after later ones. */
+const OUT_OF_ORDER_MS = 5_000;
+
+/** The process and its ancestry up to the job's root, as events carry it. */
+export function processRefOf(table: ProcessRegistry, record: ProcessRecord): ProcessRef {
+  const ref: { -readonly [K in keyof ProcessRef]: ProcessRef[K] } = { pid: record.pid, ppid: record.ppid };
+  if (record.exe !== null) ref.exe = record.exe;
+  if (record.argv.length > 0) ref.argv = [...record.argv];
+  const name = toolName(record.exe, record.argv);
+  if (name !== null) ref.name = name;
+  ref.ancestry = table.ancestorsOf(record).map((ancestor) => {
+    const entry: { pid: number; exe?: string; name?: string } = { pid: ancestor.pid };
+    if (ancestor.exe !== null) entry.exe = ancestor.exe;
+    const ancestorName = toolName(ancestor.exe, ancestor.argv);
+    if (ancestorName !== null) entry.name = ancestorName;
+    return entry;
+  });
+  return ref;
+}
+
+/** How far around an event's time its calls are looked for (ms before, after). */
+export const ATTRIBUTION_WINDOWS = {
+  /** The query is sent right before the resolver sees it. */
+  dns: { beforeMs: 1_000, afterMs: 100 },
+  /** The event carries the first packet's time; folded attempts follow within the fold window (500 ms). */
+  connection: { beforeMs: 1_000, afterMs: 700 },
+  /** A TLS ClientHello may come long after the connect. */
+  http: { beforeMs: 10_000, afterMs: 100 },
+} as const;
+
+/** Fills `process` (or `processCandidates`) on network events; completes a `process` that has only a pid. */
+export function attributeEvent(event: UnsequencedEvent, log: SocketCallLog, table: ProcessRegistry): UnsequencedEvent {
+  if (event.kind !== 'dns' && event.kind !== 'connection' && event.kind !== 'http') return completeProcess(event, table);
+  if (event.process !== undefined || event.processCandidates !== undefined) return completeProcess(event, table);
+  const timeMs = Date.parse(event.time);
+  if (Number.isNaN(timeMs)) return event;
+  const window = ATTRIBUTION_WINDOWS[event.kind];
+  const query: SocketCallQuery =
+    event.kind === 'dns'
+      ? { address: null, port: 53, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs }
+      : { address: event.destination, port: event.port ?? 0, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs };
+  const candidates = log.find(query);
+  if (candidates.length === 1) return { ...event, process: candidates[0]! };
+  if (candidates.length > 1) return { ...event, processCandidates: candidates };
+  return event;
+}
+
+/** Another sensor knew the pid (fanotify, a step marker): add what the table knows about it. */
+function completeProcess(event: UnsequencedEvent, table: ProcessRegistry): UnsequencedEvent {
+  const known = event.process;
+  if (known === undefined || known.ancestry !== undefined || event.kind === 'process') return event;
+  const record = table.record(known.pid);
+  if (!record) return event;
+  return { ...event, process: { ...processRefOf(table, record), ...known } };
+}

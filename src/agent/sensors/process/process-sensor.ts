@@ -1,0 +1,217 @@
+/**
+ * The process sensor: every fork, exec and exit of the job (exec scope: the
+ * sandboxed command's tree; agent scope: the whole machine, the job's tree
+ * marked), the process table other sensors read, and the attribution of
+ * network events to the process that caused them.
+ *
+ * Mechanism (see /work/shared/mechanisms.md): two kernel streams, because
+ * neither alone is enough.
+ * - The proc connector reports every fork, exec and exit, from the task
+ *   itself, in order, with host pids and the exit status — but not what was
+ *   exec'd, and /proc is gone for many short-lived processes by the time it
+ *   is read.
+ * - Audit (runwall's own keyed rules, read over the multicast group beside any
+ *   auditd) reports each exec with its argv, cwd, exe and uid taken from the
+ *   syscall itself, so a 1 ms process is complete; and every connect/send to
+ *   an IPv4/IPv6 address with pid and destination, which attribution joins to
+ *   the firewall's log.
+ * Forks stay in the table only (a build forks far more than it execs); execs
+ * and exits of the job become `process` events. Without audit (not in the
+ * kernel, or locked) the sensor still runs on the connector alone, reading
+ * /proc for what it can, and says so.
+ */
+import type { ProcessEvent, UnsequencedEvent } from '../../../protocol/index.js';
+import {
+  AuditStream,
+  ProcConnector,
+  shellExitCode,
+  type AuditActivity,
+  type AuditStreamProblem,
+  type ProcConnectorProblem,
+  type ProcEvent,
+} from '../../platform/index.js';
+import type { Sensor, SensorContext, SensorFactory } from '../sensor.js';
+import { SocketCallLog, attributeEvent, processRefOf } from './attribution.js';
+import { agentMembership, execMembership } from './membership.js';
+import { dockerImageOf, readCgroup, readLiveDetails, readPpid, scanProcesses } from './proc-files.js';
+import { PROCESS_TABLE_KEY, ProcessRegistry, containerOf, type ExecDetails, type ProcessRecord } from './process-table.js';
+
+/** How long an exec announced by the kernel waits for its audit record before it is told with what is known. */
+const PENDING_EXEC_MAX_MS = 1_000;
+const PENDING_SWEEP_MS = 250;
+/** Reports of lost kernel events are limited to one per this interval. */
+const LOSS_REPORT_INTERVAL_MS = 5_000;
+/** At stop: time for the kernel to deliver the last records of a job that just exited. */
+const SETTLE_MS = 50;
+
+export const startProcessSensor: SensorFactory = async (context: SensorContext): Promise<Sensor> => {
+  const { pipeline, scope } = context;
+  const emit = (event: UnsequencedEvent): void => void pipeline.emit(event);
+  const now = (): string => new Date().toISOString();
+
+  // The connector stamps events with CLOCK_MONOTONIC (as process.hrtime does): one offset turns them into wall time.
+  const wallOffsetMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
+  const wallMs = (monotonicUs: number): number => Math.round(monotonicUs / 1000 + wallOffsetMs);
+
+  let registry: ProcessRegistry;
+  const membership =
+    scope.kind === 'exec'
+      ? execMembership({ jobCgroup: scope.cgroup, launcherParent: process.pid, cgroupOf: readCgroup })
+      : agentMembership({ agentPid: scope.agentPid, runnerPresent: () => registry.runnerPresent });
+  let listenerFailures = 0;
+  registry = new ProcessRegistry({
+    membership,
+    cgroupOf: scope.kind === 'agent' ? readCgroup : null,
+    onListenerError: (error) => {
+      if (listenerFailures++ < 10) emit({ kind: 'agent', time: now(), action: 'error', code: 'RW_INTERNAL', message: `a process table listener failed: ${error instanceof Error ? error.message : String(error)}` });
+    },
+  });
+  if (scope.kind === 'agent') registry.seed(scanProcesses());
+
+  const reported = new WeakSet<ProcessRecord>();
+  registry.afterExec = (record) => {
+    if (record.role !== 'job') return;
+    reported.add(record);
+    emit(execEvent(registry, record));
+  };
+  registry.afterExit = (record) => {
+    if (record.role !== 'job' || !reported.has(record) || record.endMs === null) return;
+    const event: Omit<ProcessEvent, 'seq'> = { kind: 'process', time: new Date(record.endMs).toISOString(), action: 'exit', pid: record.pid, ppid: record.ppid };
+    if (record.exe !== null) event.exe = record.exe;
+    if (record.exitCode !== null) event.exitCode = record.exitCode;
+    emit(event);
+  };
+
+  let lastLossReport = 0;
+  const problem = (reported: ProcConnectorProblem | AuditStreamProblem): void => {
+    if (reported.code === 'RW_PROCESS_EVENTS_LOST') {
+      if (Date.now() - lastLossReport < LOSS_REPORT_INTERVAL_MS) return;
+      lastLossReport = Date.now();
+    }
+    emit({ kind: 'agent', time: now(), action: 'error', code: reported.code, message: reported.message });
+  };
+
+  let audit: AuditStream | null = null;
+  const log = new SocketCallLog();
+
+  const onProcEvent = (event: ProcEvent): void => {
+    switch (event.kind) {
+      case 'fork':
+        if (event.childPid === event.childTgid) registry.fork(event.parentTgid, event.childTgid, wallMs(event.monotonicUs));
+        return;
+      case 'exec': {
+        const known = registry.record(event.tgid);
+        const ppidHint = known && known.endMs === null ? null : readPpid(event.tgid);
+        if (audit) {
+          registry.execAnnounced(event.tgid, wallMs(event.monotonicUs), ppidHint);
+        } else {
+          // No audit: what /proc shows now is the best there is (often nothing for a short-lived process).
+          const live = readLiveDetails(event.tgid);
+          registry.execDetails({ ...(live ?? emptyDetails(event.tgid)), ppid: live?.ppid ?? ppidHint, timeMs: wallMs(event.monotonicUs) }, false);
+        }
+        return;
+      }
+      case 'exit':
+        if (event.pid === event.tgid) registry.exit(event.tgid, wallMs(event.monotonicUs), shellExitCode(event.status));
+        return;
+      case 'uid':
+        if (event.pid === event.tgid) registry.uid(event.tgid, event.ruid);
+        return;
+      default:
+        return;
+    }
+  };
+
+  const onAudit = (activity: AuditActivity): void => {
+    // The connector's forks and exec announcements for this activity are already queued: take them first.
+    connector.drainNow();
+    if (activity.kind === 'exec') {
+      registry.execDetails(
+        { pid: activity.pid, ppid: activity.ppid, exe: activity.exe, argv: activity.argv, cwd: activity.cwd, uid: activity.uid, comm: activity.comm, timeMs: activity.timeMs },
+        true,
+      );
+      return;
+    }
+    const record = registry.record(activity.pid);
+    const ref = record
+      ? processRefOf(registry, record)
+      : { pid: activity.pid, ppid: activity.ppid, ...(activity.exe !== null ? { exe: activity.exe } : {}) };
+    log.add({ pid: activity.pid, timeMs: activity.timeMs, address: activity.address, port: activity.port, inJob: record?.role === 'job', ref });
+  };
+
+  const connector = ProcConnector.open(onProcEvent, problem);
+  try {
+    audit = await AuditStream.open(onAudit, problem);
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'RW_AUDIT_UNAVAILABLE';
+    emit({
+      kind: 'agent',
+      time: now(),
+      action: 'error',
+      code,
+      message: `process sensor without audit: ${error instanceof Error ? error.message : String(error)}; execs are recorded from /proc (short-lived ones may lack argv) and network events are not attributed to processes`,
+    });
+  }
+
+  const sync = (): void => {
+    connector.drainNow();
+    audit?.drainNow();
+  };
+  const fill = (pid: number): Omit<ExecDetails, 'timeMs'> | null => readLiveDetails(pid);
+  const sweep = setInterval(() => {
+    sync();
+    registry.expirePending(Date.now(), PENDING_EXEC_MAX_MS, fill);
+  }, PENDING_SWEEP_MS);
+  sweep.unref();
+
+  pipeline.enrich((event) => {
+    if (event.kind === 'process' || event.kind === 'agent' || event.kind === 'step' || event.kind === 'detection') return event;
+    sync(); // the records of what caused this event may still be queued
+    return attributeEvent(event, log, registry);
+  });
+  context.shared.set(PROCESS_TABLE_KEY, registry);
+
+  let stopped = false;
+  return {
+    name: 'process',
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sweep);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      sync();
+      registry.expirePending(Date.now(), 0, fill);
+      // The table and the call log stay: events released later (folded connections) are still attributed.
+      const failures: string[] = [];
+      await audit?.close().catch((error: unknown) => failures.push(error instanceof Error ? error.message : String(error)));
+      await connector.close();
+      if (failures.length > 0) throw new Error(failures.join('; '));
+    },
+  };
+};
+
+function emptyDetails(pid: number): Omit<ExecDetails, 'timeMs'> {
+  return { pid, ppid: null, exe: null, argv: [], cwd: null, uid: null, comm: null };
+}
+
+function execEvent(table: ProcessRegistry, record: ProcessRecord): Omit<ProcessEvent, 'seq'> {
+  const ref = processRefOf(table, record);
+  const event: Omit<ProcessEvent, 'seq'> = {
+    kind: 'process',
+    time: new Date(record.execTimeMs ?? Date.now()).toISOString(),
+    action: 'exec',
+    pid: record.pid,
+    ppid: record.ppid,
+    argv: [...record.argv],
+    process: { pid: record.pid, ...(ref.name !== undefined ? { name: ref.name } : {}), ancestry: ref.ancestry ?? [] },
+  };
+  if (record.exe !== null) event.exe = record.exe;
+  if (record.cwd !== null) event.cwd = record.cwd;
+  if (record.uid !== null) event.uid = record.uid;
+  const container = containerOf(record);
+  if (container) {
+    const image = container.id ? dockerImageOf(container.id) : null;
+    event.container = image ? { ...container, image } : container;
+  }
+  return event;
+}

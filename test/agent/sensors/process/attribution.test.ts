@@ -1,0 +1,107 @@
+// Joining network events to the calls that caused them: exact when one process did it, candidates when several could have.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SocketCallLog, attributeEvent, plainAddress, type SocketCall } from '../../../../src/agent/sensors/process/attribution.js';
+import { execMembership } from '../../../../src/agent/sensors/process/membership.js';
+import { ProcessRegistry } from '../../../../src/agent/sensors/process/process-table.js';
+import type { ProcessRef, UnsequencedEvent } from '../../../../src/protocol/index.js';
+
+const T = Date.parse('2026-11-26T12:00:00.000Z');
+const ref = (pid: number, exe: string): ProcessRef => ({ pid, exe, ancestry: [{ pid: 1, exe: '/usr/bin/dash', name: 'sh' }] });
+const call = (pid: number, exe: string, address: string, port: number, timeMs: number, inJob = true): SocketCall => ({ pid, timeMs, address, port, inJob, ref: ref(pid, exe) });
+
+function connection(destination: string, port: number | null, timeMs = T): UnsequencedEvent {
+  return {
+    kind: 'connection',
+    time: new Date(timeMs).toISOString(),
+    protocol: 'tcp',
+    family: destination.includes(':') ? 6 : 4,
+    destination,
+    port,
+    verdict: 'blocked',
+    rule: { source: 'default-deny', explanation: 'x' },
+    count: 1,
+  };
+}
+
+const table = new ProcessRegistry({ membership: execMembership({ jobCgroup: 'j', launcherParent: 0, cgroupOf: () => null }) });
+
+describe('attribution', () => {
+  it('two processes blocked at the same moment, to different destinations: each event names its own', () => {
+    const log = new SocketCallLog();
+    log.add(call(10, '/usr/bin/curl', '198.51.100.11', 443, T - 2));
+    log.add(call(11, '/usr/bin/wget', '198.51.100.12', 8443, T - 1));
+    expect(attributeEvent(connection('198.51.100.11', 443), log, table)).toMatchObject({ process: { pid: 10, exe: '/usr/bin/curl' } });
+    expect(attributeEvent(connection('198.51.100.12', 8443), log, table)).toMatchObject({ process: { pid: 11, exe: '/usr/bin/wget' } });
+  });
+
+  it('two processes to the same destination within the window: both are candidates, none is picked', () => {
+    const log = new SocketCallLog();
+    log.add(call(10, '/usr/bin/curl', '198.51.100.11', 443, T - 5));
+    log.add(call(11, '/usr/bin/wget', '198.51.100.11', 443, T + 100));
+    log.add(call(10, '/usr/bin/curl', '198.51.100.11', 443, T + 200));
+    const event = attributeEvent(connection('198.51.100.11', 443), log, table);
+    expect(event.process).toBeUndefined();
+    expect(event.processCandidates?.map((p) => p.pid)).toEqual([11, 10]);
+  });
+
+  it('calls outside the window, to another port, or by processes outside the job (when job ones exist) do not count', () => {
+    const log = new SocketCallLog();
+    log.add(call(9, '/usr/bin/old', '198.51.100.11', 443, T - 5_000));
+    log.add(call(8, '/usr/bin/other', '198.51.100.11', 80, T));
+    log.add(call(7, '/usr/bin/host-daemon', '198.51.100.11', 443, T, false));
+    log.add(call(10, '/usr/bin/curl', '198.51.100.11', 443, T));
+    expect(attributeEvent(connection('198.51.100.11', 443), log, table).process?.pid).toBe(10);
+  });
+
+  it('DNS: the process that sent to port 53 around the query; ICMP: the sender to the address', () => {
+    const log = new SocketCallLog();
+    log.add(call(12, '/usr/bin/curl', '100.64.0.1', 53, T - 3));
+    log.add(call(13, '/usr/bin/ping', '198.51.100.9', 0, T - 1));
+    const dns: UnsequencedEvent = {
+      kind: 'dns',
+      time: new Date(T).toISOString(),
+      name: 'other.test',
+      qtype: 'A',
+      transport: 'udp',
+      client: '100.64.0.2:5353',
+      verdict: 'blocked',
+      rule: { source: 'default-deny', explanation: 'x' },
+      rcode: 'NXDOMAIN',
+      answers: [],
+      admitted: [],
+    };
+    expect(attributeEvent(dns, log, table).process?.exe).toBe('/usr/bin/curl');
+    expect(attributeEvent({ ...connection('198.51.100.9', null), protocol: 'icmp' } as UnsequencedEvent, log, table).process?.exe).toBe('/usr/bin/ping');
+  });
+
+  it('an event that already names its process is left alone', () => {
+    const log = new SocketCallLog();
+    log.add(call(10, '/usr/bin/curl', '198.51.100.11', 443, T));
+    const named = { ...connection('198.51.100.11', 443), process: ref(99, '/x') } as UnsequencedEvent;
+    expect(attributeEvent(named, log, table)).toBe(named);
+  });
+
+  it('IPv4-mapped addresses from dual-stack sockets match the IPv4 the firewall logs', () => {
+    expect(plainAddress('::ffff:198.51.100.11')).toBe('198.51.100.11');
+    const log = new SocketCallLog();
+    log.add(call(10, '/usr/bin/node', '::ffff:198.51.100.11', 443, T));
+    expect(attributeEvent(connection('198.51.100.11', 443), log, table).process?.pid).toBe(10);
+  });
+
+  it('property: the log stays within its bounds however many calls come', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(5), fc.nat(3), fc.nat(200_000)), { maxLength: 300 }), (calls) => {
+        const log = new SocketCallLog(50, 60_000);
+        let now = T;
+        for (const [pid, port, step] of calls) {
+          now += step;
+          log.add(call(pid, '/bin/x', '198.51.100.1', port, now));
+        }
+        expect(log.size).toBeLessThanOrEqual(50);
+        const found = log.find({ address: '198.51.100.1', port: 0, fromMs: now - 60_000, toMs: now });
+        expect(new Set(found.map((p) => p.pid)).size).toBe(found.length);
+      }),
+    );
+  });
+});

@@ -12,7 +12,9 @@
  *   in each fold directory (`node_modules/`, `dist/`, `./`; INDIVIDUAL_PER_RUN
  *   in all), then counted: one event per directory, action and executable,
  *   with `count` and the directory as `path`, emitted at each step boundary
- *   and at the end. Counts add up exactly to what the kernel reported.
+ *   and at the end. Past MAX_FOLD_DIRECTORIES directories, changes are
+ *   counted under `./` (the workspace). Counts add up exactly to what the
+ *   kernel reported.
  * - A write is content modified and then the file closed (or the job ended);
  *   a file only opened for writing (`touch`) is not a write. A source file
  *   closed after writing without a modify (mmap) is a write if its hash changed.
@@ -27,7 +29,7 @@ import {
   sourceTamperedDraft,
   type SourceChangeAction,
 } from './source-findings.js';
-import { foldDirectory, INDIVIDUAL_PER_DIRECTORY, INDIVIDUAL_PER_RUN, isWithin, maySource } from './workspace-paths.js';
+import { foldDirectory, INDIVIDUAL_PER_DIRECTORY, INDIVIDUAL_PER_RUN, isWithin, MAX_FOLD_DIRECTORIES, maySource } from './workspace-paths.js';
 
 /** Source findings listed one by one before the rest are counted. */
 export const MAX_SOURCE_FINDINGS = 1000;
@@ -101,6 +103,7 @@ export class FileActivity {
   readonly #found = new Set<string>();
   readonly #perDirectory = new Map<string, number>();
   readonly #folds = new Map<string, Fold>();
+  readonly #foldDirectories = new Set<string>();
   #individual = 0;
   #cappedFindings = 0;
   #cappedAllExcused = true;
@@ -316,9 +319,17 @@ export class FileActivity {
     this.deps.emit(draft);
   }
 
+  #foldDirectoryOf(path: string): string {
+    const dir = foldDirectory(path);
+    if (this.#foldDirectories.has(dir)) return dir;
+    if (this.#foldDirectories.size >= MAX_FOLD_DIRECTORIES) return './';
+    this.#foldDirectories.add(dir);
+    return dir;
+  }
+
   #other(action: FileAction, path: string, to: string | undefined, pid: number): void {
     this.counts[action] += 1;
-    const dir = foldDirectory(path);
+    const dir = this.#foldDirectoryOf(path);
     const shown = this.#perDirectory.get(dir) ?? 0;
     const writer = this.deps.writer(pid);
     if (shown < INDIVIDUAL_PER_DIRECTORY && this.#individual < INDIVIDUAL_PER_RUN) {

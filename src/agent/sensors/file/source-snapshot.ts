@@ -9,7 +9,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceSnapshot } from './file-activity.js';
 import { joinRelative, NEVER_SOURCE_DIRS, parseGitLsFiles } from './workspace-paths.js';
@@ -18,7 +17,8 @@ import { joinRelative, NEVER_SOURCE_DIRS, parseGitLsFiles } from './workspace-pa
 export const MAX_INDEXED_DIRECTORIES = 200_000;
 /** Source files hashed at start; more than this is reported, not silently cut. */
 export const MAX_SOURCE_FILES = 500_000;
-const HASH_CONCURRENCY = 8;
+/** Files hashed between two turns of the event loop. */
+const FILES_PER_SLICE = 200;
 const CHUNK_BYTES = 1024 * 1024;
 const GIT_TIMEOUT_MS = 60_000;
 
@@ -92,6 +92,9 @@ export function gitTrackedFiles(workspace: string): Promise<string[] | null> {
   });
 }
 
+/** One read buffer for every hash: hashing is synchronous, so it is never shared by two at once. */
+const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+
 /** sha256 of what is at `absolute` now: a file's content, a symlink's target text; null when gone or neither. */
 export function hashPathSync(absolute: string): string | null {
   try {
@@ -101,7 +104,6 @@ export function hashPathSync(absolute: string): string | null {
     const fd = openSync(absolute, 'r');
     try {
       const hash = createHash('sha256');
-      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
       for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) hash.update(chunk.subarray(0, read));
       return hash.digest('hex');
     } finally {
@@ -112,40 +114,19 @@ export function hashPathSync(absolute: string): string | null {
   }
 }
 
-async function hashPath(absolute: string, chunk: Buffer): Promise<string | null> {
-  try {
-    const stat = await lstat(absolute);
-    if (stat.isSymbolicLink()) return createHash('sha256').update(await readlink(absolute)).digest('hex');
-    if (!stat.isFile()) return null;
-    const handle = await open(absolute, 'r');
-    try {
-      const hash = createHash('sha256');
-      for (let { bytesRead } = await handle.read(chunk, 0, chunk.length); bytesRead > 0; { bytesRead } = await handle.read(chunk, 0, chunk.length)) {
-        hash.update(chunk.subarray(0, bytesRead));
-      }
-      return hash.digest('hex');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return null;
-  }
-}
-
-/** Hashes the source files (relative paths), a few at a time. */
+/**
+ * Hashes the source files (relative paths). Synchronous reads are several
+ * times faster than promise-based ones for small files; the loop yields
+ * between slices so the DNS proxy on the same event loop keeps answering.
+ */
 export async function snapshotSource(workspace: string, paths: readonly string[], kind: TakenSnapshot['kind'], truncated: boolean): Promise<TakenSnapshot> {
   const started = performance.now();
   const sorted = [...new Set(paths)].sort();
   const hashes = new Map<string, string | null>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-    while (next < sorted.length) {
-      const path = sorted[next++] ?? '';
-      hashes.set(path, await hashPath(join(workspace, path), chunk));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, sorted.length) }, worker));
+  for (let i = 0; i < sorted.length; i += FILES_PER_SLICE) {
+    for (const path of sorted.slice(i, i + FILES_PER_SLICE)) hashes.set(path, hashPathSync(join(workspace, path)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   // A tracked path that is not a file (a submodule, a path deleted before the job) is not watched as source.
   const present = sorted.filter((path) => hashes.get(path) !== null);
   return { paths: present, hashes, kind, truncated, hashMs: performance.now() - started };

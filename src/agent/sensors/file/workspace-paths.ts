@@ -10,7 +10,9 @@ export const NEVER_SOURCE_DIRS: ReadonlySet<string> = new Set(['node_modules', '
 /** Non-source events shown one by one per fold directory before the rest are counted. */
 export const INDIVIDUAL_PER_DIRECTORY = 20;
 /** Non-source events shown one by one in a whole run before everything is counted. */
-export const INDIVIDUAL_PER_RUN = 1000;
+export const INDIVIDUAL_PER_RUN = 200;
+/** Fold directories kept apart; changes in any further directory are counted under `./` (the workspace). */
+export const MAX_FOLD_DIRECTORIES = 50;
 
 export function joinRelative(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FileActivity, MAX_SOURCE_FINDINGS, type Writer } from '../../../../src/agent/sensors/file/file-activity.js';
 import type { FileChange } from '../../../../src/agent/sensors/file/file-changes.js';
-import { INDIVIDUAL_PER_DIRECTORY } from '../../../../src/agent/sensors/file/workspace-paths.js';
+import { INDIVIDUAL_PER_DIRECTORY, INDIVIDUAL_PER_RUN, MAX_FOLD_DIRECTORIES } from '../../../../src/agent/sensors/file/workspace-paths.js';
 import { EventPipeline } from '../../../../src/agent/pipeline/event-pipeline.js';
 import { compileSourceWriters, parseSourceWriters } from '../../../../src/policy/index.js';
 import type { RunEvent } from '../../../../src/protocol/index.js';
@@ -186,5 +186,17 @@ describe('FileActivity: everything else', () => {
         expect(activity.counts.create + activity.counts.write + activity.counts.delete).toBe(ops.length);
       }),
     );
+  });
+});
+
+describe('FileActivity: many directories', () => {
+  it(`keeps at most ${MAX_FOLD_DIRECTORIES} fold directories apart and counts the rest under ./`, () => {
+    const { activity, files } = setup({});
+    for (let d = 0; d < 500; d++) for (let f = 0; f < 3; f++) activity.apply(change('create', `p${d}/f${f}`, 12));
+    activity.finish();
+    const events = files();
+    expect(events.length).toBeLessThanOrEqual(INDIVIDUAL_PER_RUN + MAX_FOLD_DIRECTORIES + 1);
+    expect(events.reduce((n, e) => n + (e.kind === 'file' ? (e.count ?? 1) : 0), 0)).toBe(1500);
+    expect(events.find((e) => e.kind === 'file' && e.path === './')).toMatchObject({ count: expect.any(Number) });
   });
 });

@@ -166,4 +166,16 @@ export function registerAgentCommand(program: Command): void {
         process.stdout.write(`runwall agent: was not running; cleaned up after it: ${done.join('; ')}\n`);
       }
     });
+  agent
+    .command('step')
+    .description('mark where a step of the job begins or ends (for CI systems whose steps runwall cannot see); events in between belong to it')
+    .argument('<action>', 'begin or end')
+    .argument('<name>', 'the step, as the CI system names it')
+    .addOption(new Option('--state-dir <dir>').hideHelp())
+    .action(async (action: string, name: string, flags: AgentFlags) => {
+      if (action !== 'begin' && action !== 'end') throw new RunwallError('RW_USAGE', `runwall agent step: the action must be begin or end, not '${action}'`);
+      if (name.length === 0 || name.length > 256) throw new RunwallError('RW_USAGE', 'runwall agent step: the name must be 1-256 characters');
+      const result = (await controlRequest(controlSocketPath(pathsFrom(flags)), { command: 'step', action, name }, 5_000)) as { id?: string };
+      process.stdout.write(`runwall agent: step '${name}' ${action === 'begin' ? 'began' : 'ended'}${result.id ? ` (${result.id})` : ''}\n`);
+    });
 }

@@ -7,7 +7,10 @@ import {
   parseEgressMode,
   parseEndpointList,
   parsePolicyFile,
+  parseWorkflow,
+  planJob,
   resolvePolicy,
+  type JobPlan,
   type PolicySettings,
 } from '../policy/index.js';
 import { RunwallError, type EffectivePolicy } from '../protocol/index.js';
@@ -44,6 +47,24 @@ export function policyFromFlags(flags: ExecFlags, defaultUpstream: () => string)
   });
 }
 
+interface ExecCommandFlags extends ExecFlags {
+  readonly workflow?: string;
+  readonly job?: string;
+}
+
+/** `--workflow FILE --job ID`, read and planned before anything is set up; or null for a plain command. */
+function workflowFromFlags(command: string | undefined, flags: ExecCommandFlags): { path: string; plan: JobPlan } | null {
+  if (flags.workflow === undefined) {
+    if (flags.job !== undefined) throw new RunwallError('RW_USAGE', '--job needs --workflow FILE');
+    if (command === undefined) throw new RunwallError('RW_USAGE', 'give a command to run, or --workflow FILE --job ID');
+    return null;
+  }
+  if (command !== undefined) throw new RunwallError('RW_USAGE', `give either a command ('${command}') or --workflow, not both`);
+  if (flags.job === undefined) throw new RunwallError('RW_USAGE', '--workflow needs --job ID (the job whose steps to run)');
+  const workflow = parseWorkflow(readInputFile(flags.workflow, 'workflow'), flags.workflow);
+  return { path: flags.workflow, plan: planJob(workflow, flags.job) };
+}
+
 export function parseGrace(text: string | undefined): number {
   if (text === undefined) return 10;
   if (!/^\d{1,5}$/.test(text)) throw new RunwallError('RW_USAGE', `--ttl-grace '${text}' is not a whole number of seconds`);
@@ -53,7 +74,7 @@ export function parseGrace(text: string | undefined): number {
 export function registerExecCommand(program: Command): void {
   program
     .command('exec')
-    .description('run COMMAND in its own network namespace under an egress policy, and write a run report')
+    .description('run COMMAND (or the run: steps of a workflow job) in its own network namespace under an egress policy, and write a run report')
     .addOption(new Option('--egress-policy <mode>', 'audit: record everything; block: deny what the policy does not allow (default: block)'))
     .option('--allowed-endpoints <list>', 'endpoints the job may reach: host[:port], *.domain[:port], IP, CIDR; separated by spaces or newlines')
     .option('--policy <file>', "policy file (YAML, the GitHub Action's input names); flags win over it")
@@ -63,15 +84,19 @@ export function registerExecCommand(program: Command): void {
     .option('--events <file>', 'append every event as a JSON line here while the job runs')
     .option('--workspace <dir>', "the job's working directory (and, with file monitoring, the tree watched)")
     .addOption(new Option('--ttl-grace <seconds>', 'how long an admitted address outlives its DNS TTL').default('10').hideHelp())
-    .argument('<command>', 'the command to run')
+    .option('--workflow <file>', 'a GitHub Actions workflow: run the run: steps of its job --job, in order, each as a step')
+    .option('--job <id>', 'the job of --workflow to run')
+    .argument('[command]', 'the command to run')
     .argument('[args...]', 'its arguments')
     .passThroughOptions()
-    .action(async (command: string, args: string[], flags: ExecFlags) => {
+    .action(async (command: string | undefined, args: string[], flags: ExecCommandFlags) => {
+      const workflow = workflowFromFlags(command, flags);
       const policy = policyFromFlags(flags, hostResolver);
       const outcome = await runExec({
         policy,
-        command,
+        command: command ?? '',
         args,
+        ...(workflow ? { workflow } : {}),
         ttlGraceSeconds: parseGrace(flags.ttlGrace),
         ...(flags.report ? { reportPath: flags.report } : {}),
         ...(flags.events ? { eventsPath: flags.events } : {}),

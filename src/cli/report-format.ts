@@ -1,5 +1,6 @@
 /** The run report as text for a terminal. Pure. */
 import type { RunReport, Verdict } from '../protocol/index.js';
+import { formatSteps } from './report-steps.js';
 
 const VERDICT_LABEL: Record<Verdict, string> = {
   allowed: 'allowed',
@@ -36,6 +37,7 @@ export function formatReport(report: RunReport): string {
   const out: string[] = [];
   out.push(`runwall run ${run.runId} (${run.surface}) on ${run.host}`);
   if (run.command) out.push(`command:  ${run.command.join(' ')}  → exit ${run.exitCode ?? '?'}${run.signal ? ` (${run.signal})` : ''}`);
+  if (run.workflow) out.push(`workflow: ${run.workflow.path}, job ${run.workflow.job}${run.workflow.name ? ` (${run.workflow.name})` : ''}  → exit ${run.exitCode ?? '?'}`);
   out.push(`time:     ${run.startedAt} → ${run.endedAt}`);
   out.push(`policy:   egress-policy ${report.policy.egressPolicy}; ${report.policy.allowedEndpoints.length} allowed endpoints; ${report.policy.blockList.length} block-list entries; DNS upstream ${report.policy.dnsUpstream}`);
   out.push(`verdict:  ${VERDICT_LABEL[report.summary.verdict]}; enforced: ${report.enforcement.enforced ? 'yes' : 'no'}${report.enforcement.failClosed ? '; FAIL-CLOSED after a problem' : ''}`);
@@ -55,6 +57,7 @@ export function formatReport(report: RunReport): string {
       ]),
     ),
   );
+  out.push(...formatSteps(report, table, VERDICT_LABEL));
   const denied = report.events.filter((e) => 'verdict' in e && e.verdict !== 'allowed');
   if (denied.length > 0) {
     out.push('');

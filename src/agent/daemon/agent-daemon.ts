@@ -19,6 +19,8 @@ import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
 import { startSensors } from '../sensors/start-sensors.js';
+import { STEPS_KEY } from '../steps/step-sensor.js';
+import { StepTracker } from '../steps/step-tracker.js';
 import { listenControl, type ControlRequest } from './control.js';
 import { backupFile, dockerDaemonJson, resolvConfText, restoreFile, writeReplacing, type FileBackup } from './resolver-config.js';
 
@@ -231,12 +233,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
   }, 500);
   resolverWatch.unref();
+  const shared = new Map<string, unknown>();
   const sensors = await startSensors({
     pipeline,
     scope: { kind: 'agent', agentPid: process.pid },
     policy,
     workspace: options.workspace ?? null,
-    shared: new Map(),
+    shared,
   });
   pipeline.emit({
     kind: 'agent',
@@ -294,9 +297,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         setImmediate(() => server.close());
         return { report: request.report ?? options.defaultReportPath, summary: report.summary };
       }
-      case 'step':
-        pipeline.emit({ kind: 'step', time: new Date().toISOString(), action: request.action, id: request.name, name: request.name });
-        return { accepted: true };
+      case 'step': {
+        // The step tracker gives a marker its id and finds the open step an `end` closes; without it, the name is the id.
+        const tracker = shared.get(STEPS_KEY);
+        const event = tracker instanceof StepTracker ? tracker.markerEvent(request.action, request.name) : { kind: 'step' as const, time: new Date().toISOString(), action: request.action, id: request.name, name: request.name, source: 'marker' as const };
+        pipeline.emit(event);
+        return { accepted: true, id: event.kind === 'step' ? event.id : request.name };
+      }
     }
   };
   const server = await listenControl(controlSocketPath(paths), handle);

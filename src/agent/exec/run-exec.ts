@@ -1,10 +1,12 @@
 /**
- * `runwall exec`: one command in its own network, PID and mount namespaces,
- * under a policy enforced from the host side, with a run report at the end.
+ * `runwall exec`: one command (or the steps of a workflow job) in its own
+ * network, PID and mount namespaces, under a policy enforced from the host
+ * side, with a run report at the end.
  */
 import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, hostname } from 'node:os';
-import { compilePolicy } from '../../policy/index.js';
+import { resolve as resolvePath } from 'node:path';
+import { compilePolicy, type JobPlan } from '../../policy/index.js';
 import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
@@ -17,12 +19,16 @@ import { buildReport, ciFromEnvironment } from '../report/build-report.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
 import { DROPPED_CAPABILITIES } from '../sandbox/sandbox-plan.js';
 import { startSensors } from '../sensors/start-sensors.js';
+import { runWorkflowJob } from '../workflow/run-workflow.js';
 import { requireRoot, requireTools } from './preflight.js';
 
 export interface ExecRequest {
   readonly policy: EffectivePolicy;
+  /** The command; ignored when `workflow` is given. */
   readonly command: string;
   readonly args: readonly string[];
+  /** `--workflow FILE --job ID`: the job's steps run instead of a command, each its own process tree in the one sandbox. */
+  readonly workflow?: { readonly path: string; readonly plan: JobPlan };
   readonly reportPath?: string;
   readonly eventsPath?: string;
   readonly cwd?: string;
@@ -139,6 +145,52 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     shared: new Map(),
   });
 
+  const { code, signal } = request.workflow ? await runWorkflow(request, request.workflow.plan, sandbox, pipeline) : await runCommand(request, sandbox, pipeline);
+  const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+
+  await sensors.stop();
+  await engine.stop();
+  const failures = await sandbox.teardown();
+  for (const failure of failures) {
+    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
+  }
+  nft.close();
+  const problems = [...engine.problems, ...sensors.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
+  pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
+
+  const ci = ciFromEnvironment(process.env);
+  const report = buildReport({
+    run: {
+      runId: plan.runId,
+      surface: 'exec',
+      host: hostname(),
+      startedAt: startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      ...(request.workflow
+        ? { workflow: { path: request.workflow.path, job: request.workflow.plan.job.id, ...(request.workflow.plan.workflow.name ? { name: request.workflow.plan.workflow.name } : {}) } }
+        : { command: [request.command, ...request.args] }),
+      exitCode,
+      signal: signal ?? null,
+      ...(ci ? { ci } : {}),
+    },
+    policy: request.policy,
+    enforcement: {
+      enforced: request.policy.egressPolicy === 'block' && !engine.tampered,
+      failClosed: engine.tampered,
+      problems,
+      sandbox: { droppedCapabilities: [...DROPPED_CAPABILITIES], pidNamespace: true, mountNamespace: true },
+    },
+    events,
+  });
+  if (request.reportPath) writeAtomically(request.reportPath, JSON.stringify(report, null, 2) + '\n');
+  await exporter?.close();
+  return { exitCode, report };
+}
+
+type JobExit = { code: number | null; signal: NodeJS.Signals | null };
+
+/** The one command of a plain `runwall exec`, with signals forwarded to it. */
+async function runCommand(request: ExecRequest, sandbox: ExecSandbox, pipeline: EventPipeline): Promise<JobExit> {
   const child = sandbox.spawnJob({
     command: request.command,
     args: request.args,
@@ -167,41 +219,25 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     child.on('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
   });
   for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
-  const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+  return { code, signal };
+}
 
-  await sensors.stop();
-  await engine.stop();
-  const failures = await sandbox.teardown();
-  for (const failure of failures) {
-    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
+/** The steps of a workflow job; a failure to run them is an agent error event and status 250. */
+async function runWorkflow(request: ExecRequest, plan: JobPlan, sandbox: ExecSandbox, pipeline: EventPipeline): Promise<JobExit> {
+  try {
+    const outcome = await runWorkflowJob({
+      sandbox,
+      plan,
+      pipeline,
+      workspace: resolvePath(request.cwd ?? process.cwd()),
+      env: request.env ?? process.env,
+      droppedCapabilities: DROPPED_CAPABILITIES,
+    });
+    return { code: outcome.exitCode, signal: null };
+  } catch (error: unknown) {
+    const code = error instanceof RunwallError ? error.code : 'RW_SETUP_FAILED';
+    const message = `the workflow job did not run: ${error instanceof Error ? error.message : String(error)}`;
+    pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code, message });
+    return { code: 250, signal: null };
   }
-  nft.close();
-  const problems = [...engine.problems, ...sensors.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
-  pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
-
-  const ci = ciFromEnvironment(process.env);
-  const report = buildReport({
-    run: {
-      runId: plan.runId,
-      surface: 'exec',
-      host: hostname(),
-      startedAt: startedAt.toISOString(),
-      endedAt: new Date().toISOString(),
-      command: [request.command, ...request.args],
-      exitCode,
-      signal: signal ?? null,
-      ...(ci ? { ci } : {}),
-    },
-    policy: request.policy,
-    enforcement: {
-      enforced: request.policy.egressPolicy === 'block' && !engine.tampered,
-      failClosed: engine.tampered,
-      problems,
-      sandbox: { droppedCapabilities: [...DROPPED_CAPABILITIES], pidNamespace: true, mountNamespace: true },
-    },
-    events,
-  });
-  if (request.reportPath) writeAtomically(request.reportPath, JSON.stringify(report, null, 2) + '\n');
-  await exporter?.close();
-  return { exitCode, report };
 }

@@ -1,5 +1,5 @@
 /** Assembles the RunReport from what a run collected. Pure. */
-import { buildProcessTree, recommendPolicy, summarizeEvents } from '../../policy/index.js';
+import { buildProcessTree, recommendPolicy, summarizeEvents, summarizeSteps } from '../../policy/index.js';
 import {
   REPORT_SCHEMA_VERSION,
   RUNWALL_VERSION,
@@ -26,6 +26,7 @@ export function buildReport(input: ReportInput): RunReport {
     enforcement: input.enforcement,
     events,
     summary: summarizeEvents(events),
+    ...(events.some((event) => event.kind === 'step') ? { steps: summarizeSteps(events) } : {}),
     ...(events.some((event) => event.kind === 'process') ? { processes: [...buildProcessTree(events)] } : {}),
     recommendedPolicy: recommendPolicy(events, input.policy),
   };

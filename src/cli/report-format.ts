@@ -1,5 +1,5 @@
 /** The run report as text for a terminal. Pure. */
-import type { RunReport, Verdict } from '../protocol/index.js';
+import type { ProcessNode, RunReport, Verdict } from '../protocol/index.js';
 import { formatSteps } from './report-steps.js';
 
 const VERDICT_LABEL: Record<Verdict, string> = {
@@ -32,6 +32,29 @@ export function formatRunSummaryLine(report: RunReport, reportPath?: string): st
   return `${parts.join(', ')}${reportPath ? `; report: ${reportPath}` : ''}`;
 }
 
+const TREE_LINES_MAX = 60;
+
+/** The job's process tree, indented by depth: `sh (pid 10) → exit 0`, bounded in lines. */
+export function formatProcessTree(report: RunReport): string[] {
+  const nodes = report.processes ?? [];
+  if (nodes.length === 0) return [];
+  const children = new Map<number | undefined, ProcessNode[]>();
+  for (const node of nodes) children.set(node.parent, [...(children.get(node.parent) ?? []), node]);
+  const lines: string[] = [];
+  // Iterative depth-first walk; ids only point backwards, so it ends.
+  const stack: { node: ProcessNode; depth: number }[] = [...(children.get(undefined) ?? [])].reverse().map((node) => ({ node, depth: 0 }));
+  while (stack.length > 0 && lines.length < TREE_LINES_MAX) {
+    const { node, depth } = stack.pop()!;
+    const args = node.argv && node.argv.length > 1 ? ` ${node.argv.slice(1).join(' ')}` : '';
+    const shown = `${node.name ?? node.exe ?? '?'}${args}`;
+    const end = node.exitCode === undefined ? '' : ` → exit ${node.exitCode}`;
+    lines.push(`${'  '.repeat(depth)}${shown.length > 100 ? `${shown.slice(0, 99)}…` : shown} (pid ${node.pid})${end}`);
+    for (const child of [...(children.get(node.id) ?? [])].reverse()) stack.push({ node: child, depth: depth + 1 });
+  }
+  if (nodes.length > lines.length) lines.push(`… ${nodes.length - lines.length} more processes in the report`);
+  return ['', `Processes (${nodes.length})`, ...lines];
+}
+
 export function formatReport(report: RunReport): string {
   const run = report.run;
   const out: string[] = [];
@@ -45,7 +68,7 @@ export function formatReport(report: RunReport): string {
   out.push('Destinations');
   out.push(
     table(
-      ['verdict', 'destination', 'port', 'proto', 'count', 'addresses', 'processes'],
+      ['verdict', 'destination', 'port', 'proto', 'count', 'addresses', 'called by'],
       report.summary.destinations.map((d) => [
         VERDICT_LABEL[d.verdict],
         d.name,
@@ -53,10 +76,11 @@ export function formatReport(report: RunReport): string {
         d.protocol,
         String(d.count),
         d.addresses.join(' ') || '-',
-        d.processes.join(' ') || '-',
+        (d.chains && d.chains.length > 0 ? d.chains : d.processes).join('; ') || '-',
       ]),
     ),
   );
+  out.push(...formatProcessTree(report));
   out.push(...formatSteps(report, table, VERDICT_LABEL));
   const denied = report.events.filter((e) => 'verdict' in e && e.verdict !== 'allowed');
   if (denied.length > 0) {

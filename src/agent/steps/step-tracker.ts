@@ -49,6 +49,8 @@ const MAX_WALK = 256;
 const MAX_REMEMBERED = 200_000;
 /** A process that started this long after its pid's step ended is a new process with a reused pid. */
 const PID_REUSE_SLACK_MS = 1_000;
+/** Clocks of the kernel's records and of the sensors differ by up to a few jiffies. */
+const LIVENESS_SLACK_MS = 50;
 
 export class StepTracker {
   readonly #steps = new Map<string, TrackedStep>();
@@ -104,10 +106,7 @@ export class StepTracker {
       const step: TrackedStep = { id: event.id, name: event.name, source: event.source ?? null, beginMs: at, endMs: null, root };
       this.#steps.set(step.id, step);
       this.#order.push(step);
-      if (root !== null) {
-        this.#byRoot.set(root, step);
-        this.#remember(root, step.id);
-      }
+      if (root !== null) this.#byRoot.set(root, step);
       return;
     }
     if (known !== undefined) known.endMs = at;
@@ -119,10 +118,9 @@ export class StepTracker {
     if (id !== undefined) this.#remember(info.pid, id);
   }
 
-  /** A process ended: its pid may be reused. */
+  /** A process ended: its pid may be reused (a step's root stays known by its step, with a check for reuse). */
   forget(info: ProcessLike): void {
-    const step = this.#byRoot.get(info.pid);
-    if (step === undefined || step.endMs !== null) this.#byPid.delete(info.pid);
+    this.#byPid.delete(info.pid);
   }
 
   /** The step whose process tree holds `pid`, or undefined. */
@@ -189,8 +187,17 @@ export class StepTracker {
       if (id !== undefined) return { ...event, step: id, stepAttribution: 'process-tree' };
       known = this.#processes.get(pid) !== undefined;
     } else if (event.processCandidates !== undefined && event.processCandidates.length > 0 && this.#processes !== null) {
-      // The process sensor could not tell which of several processes it was: if they are all one step's, so is the event.
-      const steps = new Set(event.processCandidates.map((candidate) => this.stepOfProcess(candidate.pid)));
+      // The process sensor could not tell which of several processes it was. One that was not alive at the
+      // event's time was not it; if those left are all one step's, so is the event.
+      const timeMs = timeOf(event.time);
+      const processes = this.#processes;
+      const alive = event.processCandidates.filter((candidate) => {
+        const info = processes.get(candidate.pid);
+        if (info === undefined) return true;
+        const ended = info.endTime === null ? null : timeOf(info.endTime);
+        return timeOf(info.startTime) <= timeMs + LIVENESS_SLACK_MS && (ended === null || ended >= timeMs - LIVENESS_SLACK_MS);
+      });
+      const steps = new Set((alive.length > 0 ? alive : event.processCandidates).map((candidate) => this.stepOfProcess(candidate.pid)));
       const [only] = steps;
       if (steps.size === 1 && only !== undefined) return { ...event, step: only, stepAttribution: 'process-tree' };
     }

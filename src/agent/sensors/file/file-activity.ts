@@ -24,6 +24,7 @@ import type { FileEvent, ProcessRef, RunEvent, UnsequencedEvent } from '../../..
 import type { FileChange } from './file-changes.js';
 import {
   SOURCE_TAMPERED,
+  sourceChangedUnseenDraft,
   sourceFindingsCappedDraft,
   sourceRestoredDraft,
   sourceTamperedDraft,
@@ -47,6 +48,8 @@ export interface SourceSnapshot {
   readonly paths: readonly string[];
   /** sha256 at start (null: could not be read). */
   readonly hashes: ReadonlyMap<string, string | null>;
+  /** Inode, size and change time at start (see stampPathSync), to find changes no event reported. */
+  readonly stamps: ReadonlyMap<string, string | null>;
 }
 
 export interface FileActivityDeps {
@@ -55,6 +58,8 @@ export interface FileActivityDeps {
   readonly source: SourceSnapshot;
   /** sha256 of the content at a relative path now, or null when it is gone or not a file. */
   readonly hash: (path: string) => string | null;
+  /** The stamp of a relative path now (inode, size, change time), or null when it is gone. */
+  readonly stamp: (path: string) => string | null;
   readonly writer: (pid: number) => Writer;
   readonly excuse: SourceWriterMatcher;
 }
@@ -72,6 +77,8 @@ export interface FileCounts {
   folded: number;
   foldedEvents: number;
   findings: number;
+  /** Source files found changed at the end without any event about them. */
+  unseen: number;
 }
 
 interface SourceState {
@@ -96,7 +103,7 @@ interface Fold {
 const FILE_ACTION: Record<SourceChangeAction, FileAction> = { write: 'write', create: 'create', delete: 'delete', rename: 'rename' };
 
 export class FileActivity {
-  readonly counts: FileCounts = { create: 0, write: 0, rename: 0, delete: 0, source: 0, folded: 0, foldedEvents: 0, findings: 0 };
+  readonly counts: FileCounts = { create: 0, write: 0, rename: 0, delete: 0, source: 0, folded: 0, foldedEvents: 0, findings: 0, unseen: 0 };
   readonly #sourceSet: ReadonlySet<string>;
   readonly #states = new Map<string, SourceState>();
   readonly #pending = new Map<string, number>();
@@ -161,11 +168,24 @@ export class FileActivity {
     this.#folds.clear();
   }
 
-  /** After the job: pending writes, files restored to their original content, the last folds. */
+  /**
+   * After the job: pending writes; source files whose stamp changed although no
+   * event said so (events lost, a filesystem not watched); files restored to
+   * their original content; the last folds.
+   */
   finish(): void {
     for (const [path, pid] of [...this.#pending]) {
       this.#pending.delete(path);
       this.#written(path, pid);
+    }
+    for (const path of this.deps.source.paths) {
+      if ((this.#states.get(path)?.changes ?? 0) > 0) continue;
+      if (this.deps.stamp(path) === (this.deps.source.stamps.get(path) ?? null)) continue;
+      const before = this.deps.source.hashes.get(path) ?? null;
+      const after = this.deps.hash(path);
+      if (after === before) continue; // metadata only (chmod, touch)
+      this.counts.unseen += 1;
+      this.#finding(sourceChangedUnseenDraft({ path, before, after }, this.deps.now()));
     }
     for (const [path, state] of this.#states) {
       if (state.changes === 0 || this.deps.hash(path) !== state.before) continue;

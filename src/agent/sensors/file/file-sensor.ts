@@ -19,7 +19,7 @@ import type { Sensor, SensorContext, SensorProblem } from '../sensor.js';
 import { DirectoryIndex } from './directory-index.js';
 import { FileActivity, type Writer } from './file-activity.js';
 import { interpretEvent } from './file-changes.js';
-import { gitTrackedFiles, hashPathSync, snapshotSource, walkWorkspace } from './source-snapshot.js';
+import { gitTrackedFiles, hashPathSync, snapshotSource, stampPathSync, walkWorkspace } from './source-snapshot.js';
 
 /** How long a read event waits before it is attributed, so the process table has caught up with the writer's exec. */
 export const ATTRIBUTION_DELAY_MS = 50;
@@ -124,6 +124,11 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
   let timer: NodeJS.Timeout | null = null;
   const processDue = (all: boolean): void => {
     timer = null;
+    if (!handle) {
+      // Still taking the snapshot: keep what was read until it can be placed.
+      timer = setTimeout(() => processDue(false), ATTRIBUTION_DELAY_MS);
+      return;
+    }
     const due = Date.now() - ATTRIBUTION_DELAY_MS;
     while (queue.length > 0 && (all || (queue[0]?.at ?? Infinity) <= due)) {
       const entry = queue.shift();
@@ -178,6 +183,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
       now: () => new Date().toISOString(),
       source: snapshot,
       hash: (path) => hashPathSync(`${workspace}/${path}`),
+      stamp: (path) => stampPathSync(`${workspace}/${path}`),
       writer: (pid) => {
         let writer = writers.get(pid);
         if (!writer) {
@@ -239,12 +245,13 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
           action: 'sensor',
           message:
             `file sensor: ${c.create} created, ${c.write} written, ${c.rename} renamed, ${c.delete} deleted under ${workspace}; ` +
-            `${c.source} changes to source, ${c.findings} source-tampered findings; ${c.folded} other changes counted in ${c.foldedEvents} folded events; ` +
+            `${c.source} changes to source, ${c.findings} source-tampered findings${c.unseen > 0 ? ` (${c.unseen} changes found only by comparing at the end)` : ''}; ${c.folded} other changes counted in ${c.foldedEvents} folded events; ` +
             `${index.lookups} directory lookups; ${lost === 0 && malformed === 0 ? 'no events lost' : `${lost} queue overflows, ${malformed} malformed events`}`,
         });
       },
     };
   } catch (error) {
+    if (timer) clearTimeout(timer);
     await group.close();
     throw error;
   }

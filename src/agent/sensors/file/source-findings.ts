@@ -132,6 +132,28 @@ export function sourceRestoredDraft(facts: SourceRestoredFacts, time: string): D
   };
 }
 
+/** At the end of the job: a source file's content changed, but no file event said by whom (events were lost, or it was reached through a filesystem not watched). */
+export function sourceChangedUnseenDraft(facts: { path: string; before: string | null; after: string | null }, time: string): DetectionDraft {
+  return {
+    kind: 'detection',
+    time,
+    id: SOURCE_TAMPERED,
+    severity: 'high',
+    title: `Source file ${facts.path} changed during the job; runwall saw no event naming the writer`,
+    evidence: {
+      path: facts.path,
+      action: facts.after === null ? 'delete' : 'write',
+      sha256Before: facts.before,
+      sha256After: facts.after,
+      process: null,
+      step: null,
+      excused: false,
+      note: 'found by comparing the file with its state at the start; its file events were lost or it was changed through a path runwall does not watch',
+    },
+    remedy: remedy(facts.path),
+  };
+}
+
 /** When a job changes more source files than the report shows one by one. */
 export function sourceFindingsCappedDraft(shown: number, more: number, allExcused: boolean, time: string): DetectionDraft {
   return {

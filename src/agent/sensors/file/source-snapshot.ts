@@ -95,6 +95,19 @@ export function gitTrackedFiles(workspace: string): Promise<string[] | null> {
 /** One read buffer for every hash: hashing is synchronous, so it is never shared by two at once. */
 const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
 
+/**
+ * What changes whenever the content at `absolute` could have: inode, size and
+ * change time (which no unprivileged call can set back). Null when gone.
+ */
+export function stampPathSync(absolute: string): string | null {
+  try {
+    const stat = lstatSync(absolute, { bigint: true });
+    return `${stat.ino}:${stat.size}:${stat.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
 /** sha256 of what is at `absolute` now: a file's content, a symlink's target text; null when gone or neither. */
 export function hashPathSync(absolute: string): string | null {
   try {
@@ -123,11 +136,16 @@ export async function snapshotSource(workspace: string, paths: readonly string[]
   const started = performance.now();
   const sorted = [...new Set(paths)].sort();
   const hashes = new Map<string, string | null>();
+  const stamps = new Map<string, string | null>();
   for (let i = 0; i < sorted.length; i += FILES_PER_SLICE) {
-    for (const path of sorted.slice(i, i + FILES_PER_SLICE)) hashes.set(path, hashPathSync(join(workspace, path)));
+    for (const path of sorted.slice(i, i + FILES_PER_SLICE)) {
+      // Stamp first: a change while hashing then shows as a changed stamp at the end.
+      stamps.set(path, stampPathSync(join(workspace, path)));
+      hashes.set(path, hashPathSync(join(workspace, path)));
+    }
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   // A tracked path that is not a file (a submodule, a path deleted before the job) is not watched as source.
   const present = sorted.filter((path) => hashes.get(path) !== null);
-  return { paths: present, hashes, kind, truncated, hashMs: performance.now() - started };
+  return { paths: present, hashes, stamps, kind, truncated, hashMs: performance.now() - started };
 }

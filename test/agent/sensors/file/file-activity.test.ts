@@ -24,8 +24,9 @@ function setup(sourceFiles: Record<string, string>, writers = '') {
   const activity = new FileActivity({
     emit: (e) => pipeline.emit(e),
     now: () => '2026-11-26T12:00:00.000Z',
-    source: { paths, hashes: new Map(paths.map((p) => [p, `h(${sourceFiles[p]})`])) },
+    source: { paths, hashes: new Map(paths.map((p) => [p, `h(${sourceFiles[p]})`])), stamps: new Map(paths.map((p) => [p, `s(${sourceFiles[p]})`])) },
     hash: (path) => (disk.has(path) ? `h(${disk.get(path)})` : null),
+    stamp: (path) => (disk.has(path) ? `s(${disk.get(path)})` : null),
     writer: (pid) => WRITERS[pid] ?? { exe: null, argv: [], ref: { pid } },
     excuse: compileSourceWriters(parseSourceWriters(writers ? writers.split('\n') : [], 'test')),
   });
@@ -126,6 +127,18 @@ describe('FileActivity: source', () => {
       ['info', 'npm path:package.json'],
       ['info', ['npm path:package.json']],
     ]);
+  });
+
+  it('a source file that changed without any event (events lost) is still a finding at the end, without a writer', () => {
+    const { disk, activity, findings } = setup({ 'src/a.ts': 'a', 'src/b.ts': 'b', 'src/c.ts': 'c' });
+    disk.set('src/a.ts', 'changed behind our back');
+    disk.delete('src/b.ts');
+    activity.finish();
+    expect(findings().map((f) => f.kind === 'detection' && [f.evidence['path'], f.evidence['action'], f.evidence['sha256After'], f.process])).toEqual([
+      ['src/a.ts', 'write', 'h(changed behind our back)', undefined],
+      ['src/b.ts', 'delete', null, undefined],
+    ]);
+    expect(activity.counts.unseen).toBe(2);
   });
 
   it(`lists at most ${MAX_SOURCE_FINDINGS} findings one by one, then says how many more`, () => {

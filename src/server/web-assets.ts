@@ -17,7 +17,7 @@ export async function loadWebAssets(): Promise<WebAssets> {
   const files = new Map<string, string>();
   if (existsSync(join(WEB_DIR, 'main.js'))) {
     for (const name of readdirSync(WEB_DIR)) {
-      if (/^[a-z0-9-]+\.js$/.test(name)) files.set(name, readFileSync(join(WEB_DIR, name), 'utf8'));
+      if (/^[a-z0-9-]+\.js(\.map)?$/.test(name)) files.set(name, readFileSync(join(WEB_DIR, name), 'utf8'));
     }
   } else if (existsSync(join(WEB_DIR, 'main.ts'))) {
     let esbuild: typeof import('esbuild');

@@ -8,7 +8,7 @@ import { RunwallError } from '../../protocol/index.js';
 import { CheckRunPoster, type GitHubAppConfig } from '../github-checks.js';
 import { roleCan, type Principal, type Store } from '../store/types.js';
 import { DEFAULT_API_OPTIONS, SESSION_COOKIE, readCookie, type ApiContext, type ApiOptions } from './context.js';
-import { errorBody, fromFastifyError, statusOf } from './http-errors.js';
+import { errorBody, fromFastifyError } from './http-errors.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerBlockListRoutes } from './routes-blocklist.js';
 import { registerIngestRoutes } from './routes-ingest.js';
@@ -106,7 +106,7 @@ export async function buildApp(config: AppConfig): Promise<RunwallApp> {
     reply.code(404).send(errorBody(error));
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.access;
     if (access === undefined || access === 'public') return;
     const principal = await authenticate(ctx, request);
@@ -126,7 +126,6 @@ export async function buildApp(config: AppConfig): Promise<RunwallApp> {
       });
     }
     request.principal = principal;
-    void reply;
   });
 
   registerIngestRoutes(app, ctx);
@@ -179,4 +178,3 @@ async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<P
   return null;
 }
 
-export { statusOf };

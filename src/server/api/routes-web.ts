@@ -20,6 +20,9 @@ export function registerWebRoutes(app: FastifyInstance, assets: WebAssets): void
   app.get<{ Params: { file: string } }>('/assets/web/:file', async (request, reply) => {
     const body = assets.files.get(request.params.file);
     if (body === undefined) return reply.code(404).type('text/plain').send('not found');
-    return reply.headers(SECURITY_HEADERS).type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(body);
+    const type = request.params.file.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8';
+    return reply.headers(SECURITY_HEADERS).type(type).header('cache-control', 'no-cache').send(body);
   });
+  // Browsers ask for it on every page; there is none.
+  app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
 }

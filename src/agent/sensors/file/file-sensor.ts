@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compileSourceWriters } from '../../../policy/index.js';
 import { RunwallError, type ProcessRef } from '../../../protocol/index.js';
 import { FanotifyGroup, filesystemIdOf, handleKeyOfPath, type FanotifyDecoded, type FanotifyEvent } from '../../platform/index.js';
+import { PROCESS_TABLE_KEY, type ProcessTable } from '../process/index.js';
 import type { Sensor, SensorContext, SensorProblem } from '../sensor.js';
 import { DirectoryIndex } from './directory-index.js';
 import { FileActivity, type Writer } from './file-activity.js';
@@ -26,17 +27,11 @@ export const ATTRIBUTION_DELAY_MS = 50;
 /** Decode problems reported one by one before the rest are only counted. */
 const MAX_REPORTED_PROBLEMS = 10;
 
-/** The part of the process sensor's ProcessTable this sensor reads (published as shared 'processes'). */
-interface ProcessLookup {
-  get(pid: number): { readonly pid: number; readonly ppid: number; readonly exe: string | null; readonly argv: readonly string[] } | undefined;
-  ancestry(pid: number): readonly { readonly pid: number; readonly exe: string | null }[];
-}
-
-function processLookup(shared: Map<string, unknown>): ProcessLookup | null {
-  const table = shared.get('processes');
-  if (typeof table !== 'object' || table === null) return null;
-  const candidate = table as Partial<ProcessLookup>;
-  return typeof candidate.get === 'function' && typeof candidate.ancestry === 'function' ? (table as ProcessLookup) : null;
+/** The process sensor's table, when it started (it publishes it before this sensor starts). */
+function processTable(shared: Map<string, unknown>): ProcessTable | null {
+  const table = shared.get(PROCESS_TABLE_KEY);
+  // Shared state is untyped by design; the process sensor is the only writer of this key.
+  return typeof table === 'object' && table !== null && typeof (table as Partial<ProcessTable>).get === 'function' ? (table as ProcessTable) : null;
 }
 
 /** Best effort when the process table does not know the pid (or is absent): /proc, while the process lives. */
@@ -61,7 +56,7 @@ function writerFromProc(pid: number): Writer {
  * on their way the table may not know the program yet: then what /proc said
  * when the event was read fills the gap.
  */
-function writerFromTable(table: ProcessLookup, pid: number, early: Writer | undefined): Writer | null {
+function writerFromTable(table: ProcessTable, pid: number, early: Writer | undefined): Writer | null {
   const known = table.get(pid);
   if (!known) return null;
   const info = known.exe === null && early?.exe ? { ...known, exe: early.exe, argv: early.argv } : known;
@@ -120,7 +115,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
   /** Read batches waiting for attribution, each with what /proc said about its writers when it was read. */
   const queue: { readonly at: number; readonly events: readonly FanotifyEvent[]; readonly early: ReadonlyMap<number, Writer> }[] = [];
   let handle: ((events: readonly FanotifyEvent[], early: ReadonlyMap<number, Writer>) => void) | null = null;
-  let table: ProcessLookup | null = null;
+  let table: ProcessTable | null = null;
   let timer: NodeJS.Timeout | null = null;
   const processDue = (all: boolean): void => {
     timer = null;
@@ -175,7 +170,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
     const tracked = await gitTrackedFiles(workspace);
     const snapshot = await snapshotSource(workspace, tracked ?? walk.files, tracked ? 'git' : 'all-files', walk.truncated);
 
-    table = processLookup(context.shared);
+    table = processTable(context.shared);
     let writers = new Map<number, Writer>();
     let earlyWriters: ReadonlyMap<number, Writer> = new Map();
     const activity = new FileActivity({

@@ -43,11 +43,18 @@ export async function startAgent(env: BenchEnv, options: { upstream: string; all
   const stateFlags = ['--state-dir', join(dir, 'state')];
   const flags = [...stateFlags, '--resolv-conf', resolvConf, '--docker-daemon-json', join(dir, 'no-docker', 'daemon.json')];
   const inHost = { netns: env.hostNs, cwd: REPO, timeoutMs: 30_000 };
-  const started = await runChecked(
-    [...env.runwall.argv, 'agent', 'start', '--egress-policy', 'block', '--allowed-endpoints', options.allowed, '--dns-upstream', options.upstream, ...flags],
-    inHost,
-  );
   const stop = async (): Promise<number> => (await runChecked([...env.runwall.argv, 'agent', 'stop', '--report', join(dir, 'report.json'), ...stateFlags], inHost)).wallMs;
+  let started;
+  try {
+    started = await runChecked(
+      [...env.runwall.argv, 'agent', 'start', '--egress-policy', 'block', '--allowed-endpoints', options.allowed, '--dns-upstream', options.upstream, ...flags],
+      inHost,
+    );
+  } catch (error) {
+    // A block-mode agent that fails to start leaves P-host blocked (fail closed): lift that, or every later section hangs.
+    await stop().catch(() => undefined);
+    throw error;
+  }
   try {
     const status = parseAgentStatus((await runChecked([...env.runwall.argv, 'agent', 'status', ...stateFlags], inHost)).stdout);
     return { ...status, startWallMs: started.wallMs, stop };

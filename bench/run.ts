@@ -4,6 +4,7 @@
  * Prints a table (measurement, baseline, ratio, goal, met or not) and writes
  * bench-out/results.json. Never asserts: a goal that is missed is reported, not failed.
  * Exits non-zero only when a section could not be measured at all.
+ * RUNWALL_BENCH_ONLY=dns,server runs some sections only (see sections.ts).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
@@ -13,12 +14,13 @@ import { benchRow, goalStatus, parseBenchRows, type BenchRow } from './bench-row
 import { REPO, createBenchEnv, runwallCommand, type BenchEnv } from './bench-env.js';
 import { runDnsBench } from './dns.js';
 import { killAllStarted } from './processes.js';
+import { NETWORK_SECTIONS, OPTIONAL_PARTS, parseSectionList, type NetworkSection, type Section } from './sections.js';
 import { runStartupBench } from './startup.js';
 import { formatTable, goalSummary } from './table.js';
 import { runWorkloadBench } from './workload.js';
 
-/** Far above the ~3 minutes a run takes; only a hung step gets here. */
-const BUDGET_MS = 12 * 60_000;
+/** Far above the few minutes a run takes; only a hung step gets here. */
+const BUDGET_MS = 15 * 60_000;
 const OUT_DIR = join(REPO, 'bench-out');
 
 const began = performance.now();
@@ -41,50 +43,63 @@ async function section(name: string, failures: string[], body: () => Promise<rea
   }
 }
 
-/** The server engineer's bench (bench/server.ts, `runServerBench(): Promise<BenchRow[]>`), when it exists. */
-async function serverRows(failures: string[]): Promise<readonly BenchRow[]> {
-  if (!existsSync(join(import.meta.dirname, 'server.ts')) && !existsSync(join(import.meta.dirname, 'server.js'))) {
-    log('server bench not present');
+/**
+ * Another engineer's bench module (bench/server.ts: `runServerBench(log?): Promise<BenchRow[]>`,
+ * and files, process, steps alike), when its file exists. Its rows are checked at this edge.
+ */
+async function optionalRows(part: (typeof OPTIONAL_PARTS)[number], failures: string[]): Promise<readonly BenchRow[]> {
+  if (!existsSync(join(import.meta.dirname, `${part.file}.ts`)) && !existsSync(join(import.meta.dirname, `${part.file}.js`))) {
+    log(`${part.section} bench not present`);
     return [];
   }
-  return section('server', failures, async () => {
+  return section(part.section, failures, async () => {
     // A specifier TypeScript does not resolve: the module may not exist when this is type-checked.
-    const specifier = './server.js';
-    const module: unknown = await import(specifier);
-    const run = (module as { runServerBench?: unknown }).runServerBench;
-    if (typeof run !== 'function') throw new TypeError('bench/server.ts does not export runServerBench()');
-    log('server bench');
-    return parseBenchRows(await (run as () => Promise<unknown>)(), 'server bench');
+    const specifier = `./${part.file}.js`;
+    const module = (await import(specifier)) as Record<string, unknown>;
+    const run = module[part.exportName];
+    if (typeof run !== 'function') throw new TypeError(`bench/${part.file}.ts does not export ${part.exportName}()`);
+    log(`${part.section} bench`);
+    return parseBenchRows(await (run as (log: (line: string) => void) => Promise<unknown>)(log), `${part.section} bench`);
   });
 }
 
-async function networkRows(env: BenchEnv, failures: string[]): Promise<BenchRow[]> {
-  const rows: BenchRow[] = [];
-  rows.push(...(await section('dns', failures, async () => (await runDnsBench(env, log)).rows)));
-  rows.push(...(await section('start-up', failures, async () => (await runStartupBench(env, log)).rows)));
-  rows.push(...(await section('workload', failures, async () => (await runWorkloadBench(env, log)).rows)));
-  // Memory rows last, together, whichever section measured them.
-  return [...rows.filter((row) => !row.name.startsWith('rss:')), ...rows.filter((row) => row.name.startsWith('rss:'))];
-}
+const NETWORK_RUNNERS: Readonly<Record<NetworkSection, (env: BenchEnv) => Promise<readonly BenchRow[]>>> = {
+  dns: async (env) => (await runDnsBench(env, log)).rows,
+  'start-up': async (env) => (await runStartupBench(env, log)).rows,
+  workload: async (env) => (await runWorkloadBench(env, log)).rows,
+};
 
-async function main(): Promise<number> {
-  const startedAt = new Date();
-  const loadBefore = loadavg();
-  log(`runwall from ${runwallCommand().how}; ${cpus().length} cores; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
-  const failures: string[] = [];
+async function networkRows(chosen: ReadonlySet<Section>, failures: string[]): Promise<BenchRow[]> {
+  const sections = NETWORK_SECTIONS.filter((name) => chosen.has(name));
+  if (sections.length === 0) return [];
   const rows: BenchRow[] = [];
   let env: BenchEnv | undefined;
   try {
     log('building the test internet, a dnsmasq upstream and the baseline job namespace');
-    env = await createBenchEnv();
-    rows.push(...(await networkRows(env, failures)));
+    const ready = await createBenchEnv();
+    env = ready;
+    for (const name of sections) rows.push(...(await section(name, failures, () => NETWORK_RUNNERS[name](ready))));
   } catch (error: unknown) {
     failures.push('environment');
     rows.push(failedRow('environment', error));
   } finally {
     await env?.teardown();
   }
-  rows.push(...(await serverRows(failures)));
+  return rows;
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  log(`runwall from ${runwallCommand().how}; ${cpus().length} cores; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  const chosen = parseSectionList(process.env['RUNWALL_BENCH_ONLY']);
+  const failures: string[] = [];
+  const measured: BenchRow[] = await networkRows(chosen, failures);
+  for (const part of OPTIONAL_PARTS) {
+    if (chosen.has(part.section)) measured.push(...(await optionalRows(part, failures)));
+  }
+  // Memory rows last, together, whichever section measured them.
+  const rows = [...measured.filter((row) => !row.name.startsWith('rss:')), ...measured.filter((row) => row.name.startsWith('rss:'))];
 
   const loadAfter = loadavg();
   const seconds = (performance.now() - began) / 1000;

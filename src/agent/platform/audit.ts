@@ -162,6 +162,7 @@ export interface AuditStreamProblem {
 export class AuditStream {
   readonly #assembler = new AuditAssembler();
   #enabledByUs = false;
+  #latestRecordMs = 0;
 
   private constructor(
     private readonly control: AuditControl,
@@ -211,6 +212,15 @@ export class AuditStream {
     }
   }
 
+  /**
+   * The latest syscall time among the records read so far. Records are queued
+   * in the order their syscalls returned, so once it is well past a moment, the
+   * records of calls made before that moment have come.
+   */
+  get latestRecordMs(): number {
+    return this.#latestRecordMs;
+  }
+
   /** Reads and delivers every record queued now: attribution calls this before it looks. */
   drainNow(): void {
     this.reader.drain();
@@ -223,6 +233,7 @@ export class AuditStream {
       if (frame.type < 1300 || frame.type >= 1400) continue; // not a kernel audit event record
       const record = parseAuditRecord(frame.type, new TextDecoder('latin1').decode(frame.payload));
       if (!record) continue;
+      if (record.timeMs > this.#latestRecordMs) this.#latestRecordMs = record.timeMs;
       for (const records of this.#assembler.add(record, now)) this.#deliver(records);
     }
   }

@@ -36,13 +36,20 @@ import { agentMembership, execMembership } from './membership.js';
 import { dockerImageOf, readCgroup, readLiveDetails, readPpid, scanProcesses } from './proc-files.js';
 import { PROCESS_TABLE_KEY, ProcessRegistry, containerOf, type ExecDetails, type ProcessRecord } from './process-table.js';
 
-/** How long an exec announced by the kernel waits for its audit record before it is told with what is known. */
-const PENDING_EXEC_MAX_MS = 1_000;
+/**
+ * An exec announced by the kernel waits for its audit record until audit's
+ * stream has moved this far past it (records come in the order the calls
+ * returned: a later one means this one was lost) ...
+ */
+const PENDING_EXEC_PASSED_MS = 500;
+/** ... or, when nothing else comes through audit, this long. */
+const PENDING_EXEC_MAX_MS = 10_000;
 const PENDING_SWEEP_MS = 250;
 /** Reports of lost kernel events are limited to one per this interval. */
 const LOSS_REPORT_INTERVAL_MS = 5_000;
-/** At stop: time for the kernel to deliver the last records of a job that just exited. */
+/** At stop: time for the kernel to deliver the last records of a job that just exited (polled, bounded). */
 const SETTLE_MS = 50;
+const SETTLE_MAX_MS = 2_000;
 
 export const startProcessSensor: SensorFactory = async (context: SensorContext): Promise<Sensor> => {
   const { pipeline, scope } = context;
@@ -123,8 +130,10 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
   };
 
   const onAudit = (activity: AuditActivity): void => {
-    // The connector's forks and exec announcements for this activity are already queued: take them first.
-    connector.drainNow();
+    // The connector's fork and exec announcement for this activity are queued before it; when they
+    // have not been read yet (both sockets became readable at once), take them first.
+    const known = registry.record(activity.pid);
+    if (!known || (activity.kind === 'exec' && known.pendingExecs === 0)) connector.drainNow();
     if (activity.kind === 'exec') {
       registry.execDetails(
         { pid: activity.pid, ppid: activity.ppid, exe: activity.exe, argv: activity.argv, cwd: activity.cwd, uid: activity.uid, comm: activity.comm, timeMs: activity.timeMs },
@@ -158,9 +167,11 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
     audit?.drainNow();
   };
   const fill = (pid: number): Omit<ExecDetails, 'timeMs'> | null => readLiveDetails(pid);
+  const due = (sinceMs: number): boolean =>
+    audit === null || audit.latestRecordMs > sinceMs + PENDING_EXEC_PASSED_MS || Date.now() - sinceMs > PENDING_EXEC_MAX_MS;
   const sweep = setInterval(() => {
     sync();
-    registry.expirePending(Date.now(), PENDING_EXEC_MAX_MS, fill);
+    registry.expirePending(due, fill);
   }, PENDING_SWEEP_MS);
   sweep.unref();
 
@@ -178,9 +189,13 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
       if (stopped) return;
       stopped = true;
       clearInterval(sweep);
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      sync();
-      registry.expirePending(Date.now(), 0, fill);
+      // A loaded machine delivers audit's records late: wait (bounded) for what is still pending.
+      const settleUntil = Date.now() + SETTLE_MAX_MS;
+      do {
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        sync();
+      } while (audit !== null && registry.pending > 0 && Date.now() < settleUntil);
+      registry.expirePending(() => true, fill);
       // The table and the call log stay: events released later (folded connections) are still attributed.
       const failures: string[] = [];
       await audit?.close().catch((error: unknown) => failures.push(error instanceof Error ? error.message : String(error)));

@@ -81,6 +81,8 @@ export interface ProcessRecord {
   pendingSinceMs: number;
   /** Exec details that arrived before the kernel's announcement of the exec. */
   detailsAhead: number;
+  /** Execs given up on (told without details) whose details may still come late. */
+  expiredExecs: number;
   /** Its exit arrived while an exec was pending: told once the exec is. */
   exitHeld: boolean;
   /** exec scope: the sandbox helper ran setpriv, so its next program is the job's. */
@@ -271,9 +273,13 @@ export class ProcessRegistry implements ProcessTable {
     // Details of an exec of a process that has since exited (they come late) belong to it; later ones to a new holder of the pid.
     const stale = record !== undefined && record.endMs !== null && !record.exitHeld && details.timeMs > record.endMs + LATE_DETAILS_SLACK_MS;
     if (!record || stale) record = this.#adopt(details.pid, details.ppid, details.timeMs);
+    let late = false;
     if (announced) {
       if (record.pendingExecs > 0) record.pendingExecs -= 1;
-      else record.detailsAhead += 1;
+      else if (record.expiredExecs > 0) {
+        record.expiredExecs -= 1;
+        late = true;
+      } else record.detailsAhead += 1;
     }
     record.exe = details.exe;
     record.argv = Object.freeze([...details.argv]);
@@ -285,6 +291,8 @@ export class ProcessRegistry implements ProcessTable {
     if (this.#cgroupOf && record.endMs === null) record.cgroup = this.#cgroupOf(record.pid) ?? record.cgroup;
     record.snapshot = null;
     this.#changeRole(record, this.#membership.execed(record));
+    // Details of an exec already told without them: the table is corrected, the exec is not told twice.
+    if (late) return;
     this.#tellExec(record);
     if (record.exitHeld && record.pendingExecs === 0) {
       record.exitHeld = false;
@@ -314,16 +322,17 @@ export class ProcessRegistry implements ProcessTable {
   }
 
   /**
-   * Execs whose details did not come within `maxWaitMs` (audit lost them, or
-   * audit is not running): told with what is known, so no exec or exit is
+   * Execs whose details are given up on (`due` says when: audit lost them, or
+   * has moved on past them): told with what is known, so no exec or exit is
    * held forever. `fill` may supply details from /proc while the process lives.
    */
-  expirePending(nowMs: number, maxWaitMs: number, fill: (pid: number) => Omit<ExecDetails, 'timeMs'> | null): number {
+  expirePending(due: (pendingSinceMs: number) => boolean, fill: (pid: number) => Omit<ExecDetails, 'timeMs'> | null): number {
     let expired = 0;
     for (const record of this.#byPid.values()) {
-      if (record.pendingExecs === 0 || nowMs - record.pendingSinceMs < maxWaitMs) continue;
+      if (record.pendingExecs === 0 || !due(record.pendingSinceMs)) continue;
       expired += record.pendingExecs;
       const details = record.endMs === null ? fill(record.pid) : null;
+      record.expiredExecs += record.pendingExecs;
       record.pendingExecs = 0;
       this.execDetails(
         details ? { ...details, timeMs: record.pendingSinceMs } : { pid: record.pid, ppid: null, exe: record.exe, argv: record.argv, cwd: null, uid: null, comm: null, timeMs: record.pendingSinceMs },
@@ -331,6 +340,13 @@ export class ProcessRegistry implements ProcessTable {
       );
     }
     return expired;
+  }
+
+  /** Execs still waiting for their details. */
+  get pending(): number {
+    let count = 0;
+    for (const record of this.#byPid.values()) count += record.pendingExecs;
+    return count;
   }
 
   /** Live records (for tests and the bench). */
@@ -366,6 +382,7 @@ export class ProcessRegistry implements ProcessTable {
       pendingExecs: 0,
       pendingSinceMs: 0,
       detailsAhead: 0,
+      expiredExecs: 0,
       exitHeld: false,
       sawSetpriv: false,
       snapshot: null,

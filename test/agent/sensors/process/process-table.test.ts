@@ -107,9 +107,24 @@ describe('process table, exec scope', () => {
     table.fork(203, 220, 3000);
     table.execAnnounced(220, 3000, null);
     table.exit(220, 3001, 0);
-    expect(table.expirePending(3500, 1000, () => null)).toBe(0);
-    expect(table.expirePending(4001, 1000, () => null)).toBe(1);
+    expect(table.expirePending((since) => 3500 - since > 1000, () => null)).toBe(0);
+    expect(table.expirePending((since) => 4001 - since > 1000, () => null)).toBe(1);
     expect(exits.find((e) => e.pid === 220)).toMatchObject({ exitCode: 0, inJob: true });
+  });
+
+  it('details that come after the exec was given up on correct the table without telling the exec twice', () => {
+    const cgroups = new Map<number, string>();
+    const { table, execs } = execScope(cgroups);
+    startSandbox(table, cgroups);
+    table.fork(203, 221, 3000);
+    table.execAnnounced(221, 3000, null);
+    table.expirePending(() => true, () => null);
+    table.execDetails(details(221, '/usr/bin/make', ['make', 'all'], 3000), true);
+    expect(execs.filter((e) => e.pid === 221)).toHaveLength(1);
+    expect(table.get(221)?.argv).toEqual(['make', 'all']);
+    table.execAnnounced(221, 3100, null); // the next exec waits for its own details again
+    table.execDetails(details(221, '/usr/bin/cc', ['cc'], 3100), true);
+    expect(execs.filter((e) => e.pid === 221).map((e) => e.exe)).toEqual(['/usr/bin/dash', '/usr/bin/cc']);
   });
 
   it('ancestry follows the real creator when a pid is reused after it exited', () => {

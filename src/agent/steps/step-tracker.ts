@@ -139,9 +139,13 @@ export class StepTracker {
       chain.push(next);
       next = processes.get(next)?.ppid;
     }
-    for (const candidate of chain) {
+    for (let i = 0; i < chain.length; i += 1) {
+      const candidate = chain[i] as number;
       const id = this.#byPid.get(candidate) ?? this.#rootStep(candidate, processes.get(candidate));
-      if (id !== undefined) return id;
+      if (id === undefined) continue;
+      // The next event of these processes is a lookup, not a walk (forget() drops each at its exit).
+      for (const below of chain.slice(0, i)) this.#remember(below, id);
+      return id;
     }
     return undefined;
   }

@@ -1,6 +1,6 @@
 /**
  * Linux audit, used read-only beside whatever else uses it: runwall adds its
- * own keyed syscall rules (`runwall-<pid>`), reads the multicast copy of the
+ * own keyed syscall rules (`runwall-<pid>-process-<n>`), reads the multicast copy of the
  * records (coexists with auditd, never registers as the audit daemon), and
  * removes its rules at the end. Rules that a killed runwall left behind are
  * removed by the next one. Decoding is audit-message.ts (pure).
@@ -46,6 +46,8 @@ const REPLY_WAIT_MS = 2000;
 const REPLY_POLL_MS = 2;
 /** Records queued in the kernel before it drops (or, with a backlog wait, stalls the caller). */
 export const AUDIT_BACKLOG = 8192;
+let streamCount = 0;
+
 /** Any runwall rule (`runwall-<pid>` and keys that extend it): its pid says whose. */
 export const RUNWALL_RULE_KEY = /^runwall-(\d+)(?:-|$)/;
 /** An event without its end record is completed after this long (records of one event arrive together). */
@@ -179,7 +181,8 @@ export class AuditStream {
    * is left installed.
    */
   static async open(onActivity: (activity: AuditActivity) => void, onProblem: (problem: AuditStreamProblem) => void): Promise<AuditStream> {
-    const key = `runwall-${process.pid}`;
+    // One key per stream: two streams in one process (tests, the bench) must not delete each other's rules.
+    const key = `runwall-${process.pid}-process-${++streamCount}`;
     const rules = runwallAuditRules(auditArch(), key, process.pid).map(encodeAuditRule);
     const control = AuditControl.open();
     let reader: NetlinkSocket | null = null;

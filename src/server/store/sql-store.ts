@@ -597,9 +597,15 @@ export class SqlStore implements Store {
   async listRuns(tenantId: number, filter: RunFilter): Promise<RunPage> {
     const where = ['tenant_id = ?'];
     const params: SqlValue[] = [tenantId];
-    if (filter.repo !== undefined) (where.push('repo = ?'), params.push(filter.repo));
-    if (filter.workflow !== undefined) (where.push('workflow = ?'), params.push(filter.workflow));
-    if (filter.job !== undefined) (where.push('job = ?'), params.push(filter.job));
+    if (filter.repo !== undefined && filter.workflow !== undefined && filter.job !== undefined) {
+      // One job exactly: its key has an index of its own, newest first.
+      where.push('job_key = ?');
+      params.push(jobKey({ repo: filter.repo, workflow: filter.workflow, job: filter.job }));
+    } else {
+      if (filter.repo !== undefined) (where.push('repo = ?'), params.push(filter.repo));
+      if (filter.workflow !== undefined) (where.push('workflow = ?'), params.push(filter.workflow));
+      if (filter.job !== undefined) (where.push('job = ?'), params.push(filter.job));
+    }
     if (filter.verdict !== undefined) (where.push('verdict_rank = ?'), params.push(verdictRank(filter.verdict)));
     if (filter.fromMs !== undefined) (where.push('started_ms >= ?'), params.push(filter.fromMs));
     if (filter.toMs !== undefined) (where.push('started_ms < ?'), params.push(filter.toMs));

@@ -10,7 +10,7 @@
  *   counted in one closing finding.
  * - Other changes are shown one by one for the first INDIVIDUAL_PER_DIRECTORY
  *   in each fold directory (`node_modules/`, `dist/`, `./`; INDIVIDUAL_PER_RUN
- *   in all), then counted: one event per directory, action and executable,
+ *   in all), then counted: one event per directory, action, executable and step,
  *   with `count` and the directory as `path`, emitted at each step boundary
  *   and at the end. Past MAX_FOLD_DIRECTORIES directories, changes are
  *   counted under `./` (the workspace). Counts add up exactly to what the
@@ -62,6 +62,8 @@ export interface FileActivityDeps {
   readonly stamp: (path: string) => string | null;
   readonly writer: (pid: number) => Writer;
   readonly excuse: SourceWriterMatcher;
+  /** The step a process belongs to, when steps are tracked: counted changes are kept apart per step. */
+  readonly stepOf?: (pid: number) => string | undefined;
 }
 
 type FileAction = FileEvent['action'];
@@ -97,6 +99,7 @@ interface Fold {
   readonly action: FileAction;
   readonly time: string;
   readonly process: ProcessRef;
+  readonly step: string | undefined;
   count: number;
 }
 
@@ -163,7 +166,16 @@ export class FileActivity {
   flushFolds(): void {
     for (const fold of this.#folds.values()) {
       this.counts.foldedEvents += 1;
-      this.deps.emit({ kind: 'file', time: fold.time, action: fold.action, path: fold.dir, source: false, count: fold.count, process: fold.process });
+      this.deps.emit({
+        kind: 'file',
+        time: fold.time,
+        action: fold.action,
+        path: fold.dir,
+        source: false,
+        count: fold.count,
+        process: fold.process,
+        ...(fold.step !== undefined ? { step: fold.step } : {}),
+      });
     }
     this.#folds.clear();
   }
@@ -359,9 +371,10 @@ export class FileActivity {
       return;
     }
     this.counts.folded += 1;
-    const key = `${dir}\0${action}\0${writer.exe ?? ''}`;
+    const step = this.deps.stepOf?.(pid);
+    const key = `${dir}\0${action}\0${writer.exe ?? ''}\0${step ?? ''}`;
     const fold = this.#folds.get(key);
     if (fold) fold.count += 1;
-    else this.#folds.set(key, { dir, action, time: this.deps.now(), process: writer.ref, count: 1 });
+    else this.#folds.set(key, { dir, action, time: this.deps.now(), process: writer.ref, step, count: 1 });
   }
 }

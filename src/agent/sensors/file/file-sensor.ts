@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compileSourceWriters } from '../../../policy/index.js';
 import { RunwallError, type ProcessRef } from '../../../protocol/index.js';
 import { FanotifyGroup, filesystemIdOf, handleKeyOfPath, type FanotifyDecoded, type FanotifyEvent } from '../../platform/index.js';
+import { STEPS_KEY } from '../../steps/step-sensor.js';
 import { PROCESS_TABLE_KEY, type ProcessTable } from '../process/index.js';
 import type { Sensor, SensorContext, SensorProblem } from '../sensor.js';
 import { DirectoryIndex } from './directory-index.js';
@@ -32,6 +33,14 @@ function processTable(shared: Map<string, unknown>): ProcessTable | null {
   const table = shared.get(PROCESS_TABLE_KEY);
   // Shared state is untyped by design; the process sensor is the only writer of this key.
   return typeof table === 'object' && table !== null && typeof (table as Partial<ProcessTable>).get === 'function' ? (table as ProcessTable) : null;
+}
+
+/** The step tracker's lookup, when the steps part runs (it starts before this sensor). */
+function stepLookup(shared: Map<string, unknown>): ((pid: number) => string | undefined) | undefined {
+  const tracker = shared.get(STEPS_KEY);
+  if (typeof tracker !== 'object' || tracker === null) return undefined;
+  const stepOfProcess = (tracker as { stepOfProcess?: unknown }).stepOfProcess;
+  return typeof stepOfProcess === 'function' ? (pid) => (stepOfProcess as (pid: number) => string | undefined).call(tracker, pid) : undefined;
 }
 
 /** Best effort when the process table does not know the pid (or is absent): /proc, while the process lives. */
@@ -189,6 +198,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
         return writer;
       },
       excuse: compileSourceWriters(policy.allowedSourceWriters ?? []),
+      stepOf: stepLookup(context.shared),
     });
     const exists = (path: string): boolean => {
       try {

@@ -15,7 +15,7 @@ const WRITERS: Record<number, Writer> = {
 };
 
 /** A fake workspace: contents by path, the source set with its start hashes, and a pipeline collecting events. */
-function setup(sourceFiles: Record<string, string>, writers = '') {
+function setup(sourceFiles: Record<string, string>, writers = '', stepOf?: (pid: number) => string | undefined) {
   const disk = new Map<string, string>(Object.entries(sourceFiles));
   const pipeline = new EventPipeline();
   const events: RunEvent[] = [];
@@ -29,6 +29,7 @@ function setup(sourceFiles: Record<string, string>, writers = '') {
     stamp: (path) => (disk.has(path) ? `s(${disk.get(path)})` : null),
     writer: (pid) => WRITERS[pid] ?? { exe: null, argv: [], ref: { pid } },
     excuse: compileSourceWriters(parseSourceWriters(writers ? writers.split('\n') : [], 'test')),
+    stepOf,
   });
   const files = () => events.filter((e) => e.kind === 'file');
   const findings = () => events.filter((e) => e.kind === 'detection');
@@ -211,5 +212,19 @@ describe('FileActivity: many directories', () => {
     expect(events.length).toBeLessThanOrEqual(INDIVIDUAL_PER_RUN + MAX_FOLD_DIRECTORIES + 1);
     expect(events.reduce((n, e) => n + (e.kind === 'file' ? (e.count ?? 1) : 0), 0)).toBe(1500);
     expect(events.find((e) => e.kind === 'file' && e.path === './')).toMatchObject({ count: expect.any(Number) });
+  });
+});
+
+describe('FileActivity: steps', () => {
+  it('keeps counted changes of different steps apart, each naming its step', () => {
+    const { activity, files } = setup({}, '', (pid) => (pid === 10 ? 'step-1' : 'step-2'));
+    for (let i = 0; i < 50; i++) activity.apply(change('create', `dist/a${i}`, 10));
+    for (let i = 0; i < 30; i++) activity.apply(change('create', `dist/b${i}`, 11));
+    activity.finish();
+    const folded = files().filter((e) => e.kind === 'file' && e.count !== undefined);
+    expect(folded.map((e) => e.kind === 'file' && [e.step, e.count])).toEqual([
+      ['step-1', 30],
+      ['step-2', 30],
+    ]);
   });
 });

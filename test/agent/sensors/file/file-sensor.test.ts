@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../../../src/protocol/index.js';
 import { createInternet, type Internet } from '../../../helpers/internet.js';
-import { eventsOf, execInHost, type ExecResult } from '../../../helpers/runwall-cli.js';
+import { REPO, RUNWALL, eventsOf, execInHost, type ExecResult } from '../../../helpers/runwall-cli.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -214,6 +214,44 @@ describe('file sensor under runwall exec --workspace', () => {
     expect(sensorNotes(report)[0]).toMatch(/2 source files \(every file present; not a git work tree\)/);
     expect(findings(report).map((f) => f.evidence['path'])).toEqual(['lib/b.txt']);
   }, 120_000);
+
+  it('with --workflow, every file event and finding names the step it happened in, counted changes too', async () => {
+    const workspace = join(tmpfs, 'workflow');
+    makeRepo(workspace, SOURCE);
+    const workflow = join(base, 'ci.yml');
+    writeFileSync(
+      workflow,
+      [
+        'on: push',
+        'jobs:',
+        '  build:',
+        '    runs-on: ubuntu-latest',
+        '    steps:',
+        '      - name: Build',
+        '        run: mkdir -p dist && for i in $(seq 1 40); do echo $i > dist/a$i.js; done',
+        '      - name: Sneaky',
+        '        run: for i in $(seq 1 40); do echo $i > dist/b$i.js; done; echo "// x" >> src/index.js',
+      ].join('\n') + '\n',
+    );
+    const reportPath = join(base, 'workflow-report.json');
+    const run = await internet.runInHost(
+      [...RUNWALL, 'exec', '--dns-upstream', internet.upstream.v4, '--report', reportPath, '--workspace', workspace, '--workflow', workflow, '--job', 'build'],
+      { cwd: REPO, timeoutMs: 120_000 },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
+    const steps = Object.fromEntries(eventsOf(report, 'step').filter((e) => e.action === 'begin').map((e) => [e.name, e.id]));
+    const perStep = (step: string | undefined) =>
+      fileEvents(report)
+        .filter((e) => e.step === step && e.action === 'create' && e.path.startsWith('dist/'))
+        .reduce((n, e) => n + (e.count ?? 1), 0);
+    expect(perStep(steps['Build'])).toBe(40);
+    expect(perStep(steps['Sneaky'])).toBe(40);
+    expect(fileEvents(report).every((e) => e.step !== undefined)).toBe(true);
+    const finding = findings(report).find((f) => f.evidence['path'] === 'src/index.js');
+    expect(finding?.step).toBe(steps['Sneaky']);
+    expect(finding?.evidence['step']).toBe(steps['Sneaky']);
+  }, 180_000);
 
   it('an ordinary build (git, make, cc, npm ci of a local package) raises no source-tampered finding', async () => {
     const workspace = join(tmpfs, 'build');

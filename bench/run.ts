@@ -15,7 +15,7 @@ import { REPO, createBenchEnv, runwallCommand, type BenchEnv } from './bench-env
 import { runDnsBench } from './dns.js';
 import { killAllStarted } from './processes.js';
 import { NETWORK_SECTIONS, OPTIONAL_PARTS, parseSectionList, type NetworkSection, type Section } from './sections.js';
-import { runStartupBench } from './startup.js';
+import { runAgentStartBench, runExecStartBench } from './startup.js';
 import { formatTable, goalSummary } from './table.js';
 import { runWorkloadBench } from './workload.js';
 
@@ -65,7 +65,8 @@ async function optionalRows(part: (typeof OPTIONAL_PARTS)[number], failures: str
 
 const NETWORK_RUNNERS: Readonly<Record<NetworkSection, (env: BenchEnv) => Promise<readonly BenchRow[]>>> = {
   dns: async (env) => (await runDnsBench(env, log)).rows,
-  'start-up': async (env) => (await runStartupBench(env, log)).rows,
+  'agent-start': (env) => runAgentStartBench(env, log),
+  'exec-start': (env) => runExecStartBench(env, log),
   workload: async (env) => (await runWorkloadBench(env, log)).rows,
 };
 

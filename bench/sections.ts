@@ -1,7 +1,7 @@
 /** The parts of `make bench`, and RUNWALL_BENCH_ONLY, which picks some of them. Pure. */
 
 /** Measured in the bench's own test internet. */
-export const NETWORK_SECTIONS = ['dns', 'start-up', 'workload'] as const;
+export const NETWORK_SECTIONS = ['dns', 'agent-start', 'exec-start', 'workload'] as const;
 /** Other engineers' modules under bench/, each run when its file exists. */
 export const OPTIONAL_PARTS = [
   { section: 'server', file: 'server', exportName: 'runServerBench' },

@@ -61,7 +61,7 @@ export function formatSteps(report: RunReport, table: TableFormatter, verdictLab
     out.push(...destinationsTable(events, table, verdictLabel));
     out.push(...detectionLines(events));
     const byTime = events.filter((event) => event.stepAttribution === 'time-window').length;
-    if (byTime > 0) out.push(`   (${byTime} of its events were placed by time, not by process)`);
+    if (byTime > 0) out.push(`   (placed by time, not by process: ${byTime} of its ${events.length} events)`);
   });
   const network = outside.filter((event) => event.kind === 'dns' || event.kind === 'connection' || event.kind === 'http' || event.kind === 'detection');
   if (network.length > 0) {

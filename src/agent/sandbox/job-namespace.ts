@@ -176,6 +176,9 @@ export class JobNamespace {
       capabilityArgument(options.droppedCapabilities),
       t.env,
       '-i',
+      // A shell's background command starts with SIGINT and SIGQUIT ignored, which a script then cannot
+      // even trap; a step gets them back, so cancelling it (SIGINT first, as the runner does) reaches it.
+      '--default-signal=INT,QUIT',
       ...Object.entries(options.env).filter(([name]) => name !== '' && !name.includes('=')).map(([name, value]) => `${name}=${value}`),
       ...options.argv,
     ];

@@ -53,7 +53,9 @@ jobs:
       - name: Always
         id: always
         if: always()
-        run: curl -sf -m 5 http://n14.gen.test:443/always > /dev/null
+        run: |
+          curl -sf -m 5 http://n14.gen.test:443/always > /dev/null
+          cp /bin/true "$RUNNER_TEMP/dropped" && "$RUNNER_TEMP/dropped"
 `;
 
 function networkEvents(report: RunReport): RunEvent[] {
@@ -146,6 +148,15 @@ describe('runwall exec --workflow', () => {
     expect(connections.every((event) => event.verdict === 'allowed' && event.stepAttribution === 'process-tree')).toBe(true);
   });
 
+  it('a detection names the step it happened in', () => {
+    const detections = eventsOf(report, 'detection');
+    expect(detections.length).toBeGreaterThan(0);
+    expect(detections.filter((event) => event.step === undefined)).toEqual([]);
+    const dropped = detections.filter((event) => JSON.stringify(event.evidence).includes('/dropped'));
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(dropped.every((event) => event.step === 'always')).toBe(true);
+  });
+
   it('a background process started in step 1 that connects during step 3 belongs to step 1', () => {
     const background = eventsOf(report, 'connection').filter((event) => event.name === 'n12.gen.test');
     expect(background.length).toBeGreaterThan(0);
@@ -216,6 +227,50 @@ describe('runwall exec --workflow: input it refuses before setting anything up',
     expect(both.stderr).toMatch(/RW_USAGE: give either a command/);
     expect(await tablesBefore()).toBe(before);
   });
+
+  it('SIGTERM cancels the job: the running step is stopped, only if: always() / cancelled() steps still run, exit 130', async () => {
+    const path = join(dir, 'cancel.yml');
+    writeFileSync(
+      path,
+      `on: push
+jobs:
+  build:
+    steps:
+      - id: long
+        run: |
+          trap 'echo interrupted > "$GITHUB_WORKSPACE/long-was-interrupted"; exit 130' INT
+          echo ready
+          for i in $(seq 600); do sleep 0.1; done
+      - id: normal
+        run: echo never > "$GITHUB_WORKSPACE/normal-ran"
+      - id: cleanup
+        if: cancelled()
+        run: echo cleaned > "$GITHUB_WORKSPACE/cleanup-ran"
+`,
+    );
+    const workspace = mkdtempSync(join(tmpdir(), 'runwall-workflow-cancel-'));
+    const reportPath = join(workspace, 'report.json');
+    const run = internet.spawnInHost(
+      [...RUNWALL, 'exec', '--dns-upstream', internet.upstream.v4, '--egress-policy', 'audit', '--report', reportPath, '--workspace', workspace, '--workflow', path, '--job', 'build'],
+      { cwd: REPO, timeoutMs: 60_000 },
+    );
+    await new Promise<void>((resolve) => {
+      run.child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('ready')) resolve();
+      });
+    });
+    run.child.kill('SIGTERM');
+    const done = await run.done;
+    expect(done.code).toBe(130);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
+    expect(report.steps?.map((step) => [step.id, step.outcome])).toEqual([
+      ['long', 'cancelled'],
+      ['normal', 'skipped'],
+      ['cleanup', 'success'],
+    ]);
+    expect(readFileSync(join(workspace, 'long-was-interrupted'), 'utf8')).toBe('interrupted\n');
+    expect(readFileSync(join(workspace, 'cleanup-ran'), 'utf8')).toBe('cleaned\n');
+  }, 60_000);
 
   it('a step that fails without continue-on-error fails the job with its status; later steps are skipped', async () => {
     const path = join(dir, 'fails.yml');

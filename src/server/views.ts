@@ -3,7 +3,7 @@
  * tree (step → process chain → destination), the process tree, and the diff
  * between two allowed-endpoints lists. The API serves them; the web app draws them.
  */
-import type { ProcessRef, RunEvent, Verdict } from '../protocol/index.js';
+import type { ProcessNode as ReportProcessNode, ProcessRef, RunEvent, Verdict } from '../protocol/index.js';
 import { eventVerdict, normalName, verdictRank } from './run-facts.js';
 
 export interface NetworkDestination {
@@ -232,6 +232,52 @@ export function buildProcessTree(events: readonly RunEvent[], maxNodes = 5000): 
   // Nodes only on a cycle have no root: show them as roots too.
   for (const pid of nodes.keys()) if (!visited.has(pid)) tree.push(build(pid));
   return { roots: tree, processes: nodes.size, truncated };
+}
+
+/**
+ * The process tree from the report's own list (ids and parents, so a reused pid is two nodes),
+ * with each process's network events counted by pid (the events carry no node id).
+ */
+export function processTreeFromReport(list: readonly ReportProcessNode[], events: readonly RunEvent[], maxNodes = 5000): ProcessTree {
+  const network = new Map<number, Record<Verdict, number>>();
+  for (const event of events) {
+    const verdict = eventVerdict(event);
+    if (!verdict || !event.process) continue;
+    const counts = network.get(event.process.pid) ?? { allowed: 0, audit: 0, blocked: 0, 'attack-blocked': 0 };
+    counts[verdict] += 1;
+    network.set(event.process.pid, counts);
+  }
+  const kept = list.slice(0, maxNodes);
+  const ids = new Set(kept.map((n) => n.id));
+  const children = new Map<number, ReportProcessNode[]>();
+  const roots: ReportProcessNode[] = [];
+  for (const node of kept) {
+    if (node.parent !== undefined && node.parent !== node.id && ids.has(node.parent)) {
+      const list = children.get(node.parent) ?? [];
+      list.push(node);
+      children.set(node.parent, list);
+    } else {
+      roots.push(node);
+    }
+  }
+  const visited = new Set<number>();
+  const build = (node: ReportProcessNode): ProcessNode => {
+    visited.add(node.id);
+    return {
+      pid: node.pid,
+      ppid: node.ppid ?? null,
+      exe: node.exe ?? node.name ?? null,
+      argv: node.argv ? [...node.argv] : null,
+      step: node.step ?? null,
+      startedAt: node.startTime ?? null,
+      exitCode: node.exitCode ?? null,
+      network: network.get(node.pid) ?? { allowed: 0, audit: 0, blocked: 0, 'attack-blocked': 0 },
+      children: (children.get(node.id) ?? []).filter((c) => !visited.has(c.id)).map(build),
+    };
+  };
+  const tree = roots.map(build);
+  for (const node of kept) if (!visited.has(node.id)) tree.push(build(node));
+  return { roots: tree, processes: kept.length, truncated: list.length > kept.length };
 }
 
 export interface EndpointDiff {

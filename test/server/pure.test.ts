@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RunEvent, Verdict } from '../../src/protocol/index.js';
 import { buildNetworkTree, buildProcessTree, diffEndpoints, parseDatabaseSpec, redact } from '../../src/server/index.js';
+import { processTreeFromReport } from '../../src/server/views.js';
 import { checkQuery, cursorParam, encodeCursor, intParam, timeParam, verdictParam } from '../../src/server/api/params.js';
 import { numberPlaceholders } from '../../src/server/store/postgres-driver.js';
 import { hashPassword, newApiKey, parseApiKey, verifyPassword } from '../../src/server/auth/secrets.js';
@@ -79,6 +80,22 @@ describe('process tree', () => {
         expect(seen.sort((a, b) => a - b)).toEqual([...new Set(links.map(([pid]) => pid))].sort((a, b) => a - b));
       }),
     );
+  });
+});
+
+describe('process tree from the report', () => {
+  it('keeps a reused pid as two processes, and counts network events by pid', () => {
+    const tree = processTreeFromReport(
+      [
+        { id: 0, pid: 10, exe: '/usr/bin/bash', name: 'bash' },
+        { id: 1, parent: 0, pid: 20, exe: '/usr/bin/npm', name: 'npm', startTime: 't1' },
+        { id: 2, parent: 0, pid: 20, exe: '/usr/bin/curl', name: 'curl', startTime: 't2' },
+      ],
+      [{ kind: 'connection', seq: 1, time: 't', protocol: 'tcp', family: 4, destination: '198.51.100.1', port: 443, verdict: 'blocked', rule: { source: 'default-deny', explanation: 'x' }, count: 1, process: { pid: 10 } }],
+    );
+    expect(tree.processes).toBe(3);
+    expect(tree.roots[0]?.children.map((c) => c.exe)).toEqual(['/usr/bin/npm', '/usr/bin/curl']);
+    expect(tree.roots[0]?.network.blocked).toBe(1);
   });
 });
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { RunwallError, type EventKind, type RunEvent } from '../../protocol/index.js';
 import { parseEndpointList } from '../../policy/index.js';
 import { compileCandidate, recommendFromEvents, replayEvents } from '../advice.js';
-import { buildNetworkTree, buildProcessTree, diffEndpoints } from '../views.js';
+import { buildNetworkTree, buildProcessTree, diffEndpoints, processTreeFromReport } from '../views.js';
 import type { ApiContext } from './context.js';
 import { principalOf } from './context.js';
 import { bodyChecker, checkQuery, cursorParam, encodeCursor, intParam, runIdParam, textParam, timeParam, verdictParam } from './params.js';
@@ -113,9 +113,13 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const principal = principalOf(request);
     checkQuery(request.query as Record<string, string>, []);
     const runId = runIdParam(request.params.runId);
-    const events = await ctx.store.runEvents(principal.tenantId, runId, ['process', ...NETWORK_KINDS], VIEW_EVENT_CAP);
+    const run = await ctx.store.getRun(principal.tenantId, runId);
+    if (!run) throw notFound(runId);
+    // The report's own tree when the agent wrote one (it tells reused pids apart); else one built from the events.
+    const reported = run.report?.processes;
+    const events = await ctx.store.runEvents(principal.tenantId, runId, reported ? NETWORK_KINDS : ['process', ...NETWORK_KINDS], VIEW_EVENT_CAP);
     if (!events) throw notFound(runId);
-    return buildProcessTree(events);
+    return reported && reported.length > 0 ? processTreeFromReport(reported, events) : buildProcessTree(events);
   });
 
   /** Events of the job's recent runs (this one included), the recommendation over them, and what is in force. */

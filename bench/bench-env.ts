@@ -55,8 +55,16 @@ function newestMtime(dir: string, depth = 0): number {
   return newest;
 }
 
-/** `make bench` builds dist/ first: measure that. Run without a build, fall back to the sources. */
+/**
+ * `make bench` builds dist/ first: measure that. Run without a build, fall back to the sources.
+ * RUNWALL_BENCH_CLI=/path/to/dist/cli/main.js measures another build (another checkout) instead.
+ */
 export function runwallCommand(): RunwallCommand {
+  const chosen = process.env['RUNWALL_BENCH_CLI'];
+  if (chosen !== undefined && chosen !== '') {
+    if (!existsSync(chosen)) throw new Error(`RUNWALL_BENCH_CLI=${chosen}: no such file`);
+    return { argv: [process.execPath, resolve(chosen)], how: `RUNWALL_BENCH_CLI=${chosen}` };
+  }
   const built = join(REPO, 'dist/cli/main.js');
   if (existsSync(built)) {
     const stale = newestMtime(join(REPO, 'src')) > statSync(built).mtimeMs;

@@ -4,7 +4,8 @@
  * Prints a table (measurement, baseline, ratio, goal, met or not) and writes
  * bench-out/results.json. Never asserts: a goal that is missed is reported, not failed.
  * Exits non-zero only when a section could not be measured at all.
- * RUNWALL_BENCH_ONLY=dns,server runs some sections only (see sections.ts).
+ * RUNWALL_BENCH_ONLY=dns,server runs some sections only (see sections.ts);
+ * RUNWALL_BENCH_CLI=.../dist/cli/main.js measures another build (see bench-env.ts).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';

@@ -14,7 +14,7 @@ import {
   type AgentStatus,
 } from '../agent/index.js';
 import { RunwallError, type RunSummary } from '../protocol/index.js';
-import { policyFromFlags, parseGrace, type ExecFlags } from './exec-command.js';
+import { parseGrace, parseL7, policyFromFlags, type ExecFlags } from './exec-command.js';
 
 interface AgentFlags extends ExecFlags {
   readonly foreground?: boolean;
@@ -59,6 +59,7 @@ function policyOptions(command: Command): Command {
     .option('--events <file>', 'append every event as a JSON line here')
     .option('--report <file>', 'where stop writes the run report (default: STATE_DIR/report.json)')
     .addOption(new Option('--ttl-grace <seconds>').default('10').hideHelp())
+    .option('--l7 <on|off>', 'check TLS SNI and HTTP Host of every flow against the policy (default: on)')
     .addOption(new Option('--state-dir <dir>', 'control socket and state (default /run/runwall/agent)').hideHelp())
     .addOption(new Option('--resolv-conf <file>').hideHelp())
     .addOption(new Option('--docker-daemon-json <file>').hideHelp());
@@ -74,9 +75,11 @@ export function registerAgentCommand(program: Command): void {
     .action(async (flags: AgentFlags) => {
       const paths = pathsFrom(flags);
       const policy = policyFromFlags(flags, () => machineUpstream(paths.resolvConf));
+      const l7 = parseL7(flags.l7);
       if (flags.foreground) {
         await runAgent({
           policy,
+          l7,
           paths,
           ttlGraceSeconds: parseGrace(flags.ttlGrace),
           defaultReportPath: flags.report ?? `${paths.stateDir}/report.json`,

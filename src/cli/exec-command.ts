@@ -27,6 +27,7 @@ export interface ExecFlags {
   readonly events?: string;
   readonly workspace?: string;
   readonly ttlGrace?: string;
+  readonly l7?: string;
 }
 
 /** Flags, policy file and block list, validated and merged; throws before anything is set up. */
@@ -71,6 +72,13 @@ export function parseGrace(text: string | undefined): number {
   return Number(text);
 }
 
+/** `--l7 on|off`: the TLS SNI / HTTP Host check. A closed choice; anything else is refused, never defaulted. */
+export function parseL7(text: string | undefined): 'on' | 'off' {
+  if (text === undefined || text === 'on') return 'on';
+  if (text === 'off') return 'off';
+  throw new RunwallError('RW_USAGE', `--l7 must be "on" or "off", not ${JSON.stringify(text)}`);
+}
+
 export function registerExecCommand(program: Command): void {
   program
     .command('exec')
@@ -84,6 +92,7 @@ export function registerExecCommand(program: Command): void {
     .option('--events <file>', 'append every event as a JSON line here while the job runs')
     .option('--workspace <dir>', "the job's working directory (and, with file monitoring, the tree watched)")
     .addOption(new Option('--ttl-grace <seconds>', 'how long an admitted address outlives its DNS TTL').default('10').hideHelp())
+    .option('--l7 <on|off>', 'check TLS SNI and HTTP Host of every flow against the policy, so a shared address does not open other names (default: on)')
     .option('--workflow <file>', 'a GitHub Actions workflow: run the run: steps of its job --job, in order, each as a step')
     .option('--job <id>', 'the job of --workflow to run')
     .argument('[command]', 'the command to run')
@@ -92,8 +101,10 @@ export function registerExecCommand(program: Command): void {
     .action(async (command: string | undefined, args: string[], flags: ExecCommandFlags) => {
       const workflow = workflowFromFlags(command, flags);
       const policy = policyFromFlags(flags, hostResolver);
+      const l7 = parseL7(flags.l7);
       const outcome = await runExec({
         policy,
+        l7,
         command: command ?? '',
         args,
         ...(workflow ? { workflow } : {}),

@@ -14,6 +14,7 @@ import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
 import { buildLockdownRuleset, policyNetworks } from '../enforce/ruleset.js';
 import { requireRoot, requireTools } from '../exec/preflight.js';
+import { removeL7Rules } from '../l7/l7-inspector.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
@@ -29,6 +30,8 @@ export const AGENT_CGROUP = 'runwall-agent';
 /** The agent's resolver on loopback: beside systemd-resolved's 127.0.0.53, never on it. */
 export const AGENT_LOOPBACK_RESOLVER = '127.0.0.153';
 const NFLOG_GROUP = 19_999;
+/** The agent's NFQUEUE for the TLS SNI / HTTP Host check (queue numbers are their own space, apart from NFLOG groups). */
+const L7_QUEUE = 19_999;
 
 export interface AgentPaths {
   readonly stateDir: string;
@@ -93,6 +96,8 @@ export function recoverDeadAgent(paths: AgentPaths, nft: Nftables): string[] {
   } catch {
     // Already gone.
   }
+  // Its L7 rules queue to a reader that is gone: every new TLS/HTTP flow would stall.
+  removeL7Rules({ kind: 'agent', agentCgroup: AGENT_CGROUP });
   for (const backup of state.backups) {
     restoreFile(backup);
     done.push(`restored ${backup.path}`);
@@ -116,6 +121,8 @@ export interface AgentOptions {
   readonly workspace?: string;
   /** Where `stop` writes the report when the request names no path. */
   readonly defaultReportPath: string;
+  /** The TLS SNI / HTTP Host check (default on). */
+  readonly l7?: 'on' | 'off';
 }
 
 export interface AgentStatus {
@@ -184,6 +191,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       firewall,
       pipeline,
       dns: { listen: resolvers.map((address) => ({ address, port: 53 })), upstream: splitUpstream(policy.dnsUpstream) },
+      ...(options.l7 === 'off' ? {} : { l7: { scope: { kind: 'agent' as const, agentCgroup: AGENT_CGROUP }, queue: L7_QUEUE } }),
     });
     // The resolver listens: now point the machine at it. Backups go to the state file first.
     backups.push(backupFile(paths.resolvConf));
@@ -245,7 +253,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     kind: 'agent',
     time: new Date().toISOString(),
     action: 'enforcing',
-    message: `${policy.egressPolicy} mode on output and forward; resolver ${resolvers.join(', ')}; ${enforcingAfterMs} ms after start`,
+    message: `${policy.egressPolicy} mode on output and forward; resolver ${resolvers.join(', ')}; TLS SNI / HTTP Host check ${options.l7 === 'off' ? 'off' : 'on'}; ${enforcingAfterMs} ms after start`,
   });
 
   let stopping: Promise<RunReport> | null = null;

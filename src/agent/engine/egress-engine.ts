@@ -1,13 +1,16 @@
 /**
- * The egress engine: the DNS proxy, the firewall and the NFLOG reader around
- * one compiled policy. Sensors (proxy, NFLOG) emit onto the pipeline; the
- * firewall consumes the policy's answers. Used by `runwall exec` (one job
- * namespace) and `runwall agent` (a whole machine) alike.
+ * The egress engine: the DNS proxy, the firewall, the NFLOG reader and the L7
+ * (TLS SNI / HTTP Host) check around one compiled policy. Sensors (proxy,
+ * NFLOG, L7) emit onto the pipeline; the firewall consumes the policy's
+ * answers. Used by `runwall exec` (one job namespace) and `runwall agent` (a
+ * whole machine) alike.
  */
 import { specialAddressReason, type CompiledPolicy, type ConnectionDecision } from '../../policy/index.js';
 import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
 import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
 import type { Firewall } from '../enforce/firewall.js';
+import type { L7Scope } from '../enforce/l7-rules.js';
+import { L7Inspector, type L7Stats } from '../l7/l7-inspector.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.js';
 import { NflogReader, type NflogPacket } from '../platform/index.js';
 import { AddressBook } from './address-book.js';
@@ -30,6 +33,8 @@ export interface EgressEngineOptions {
   };
   /** Called after the table is in place and before the resolver listens (exec: create the job's network). */
   readonly prepareNetwork?: () => void | Promise<void>;
+  /** The TLS SNI / HTTP Host check: where the job's flows enter it and the NFQUEUE it reads (absent: no check). */
+  readonly l7?: { readonly scope: L7Scope; readonly queue: number };
   readonly foldWindowMs?: number;
   /** How long DNS events wait before they go out, so the process that asked can be attributed (default 200 ms). */
   readonly dnsHoldMs?: number;
@@ -60,6 +65,7 @@ export class EgressEngine {
   readonly #admitted = new Map<string, string[]>();
   #proxy: DnsProxy | null = null;
   #nflog: NflogReader | null = null;
+  #l7: L7Inspector | null = null;
   #tamperTimer: NodeJS.Timeout | null = null;
   #tampered = false;
 
@@ -78,6 +84,17 @@ export class EgressEngine {
     try {
       options.firewall.install();
       await options.prepareNetwork?.();
+      // After the network: its set-up may put accept rules first in FORWARD, and the L7 jump must come before them.
+      if (options.l7) {
+        engine.#l7 = await L7Inspector.start({
+          policy: options.policy,
+          rules: { scope: options.l7.scope, queue: options.l7.queue, mode: options.policy.mode },
+          namesOf: (ip) => engine.addresses.namesOf(ip),
+          emit: (event) => engine.#pipeline.emit(event),
+          onProblem: (code, message) => engine.#problem(code, `L7 check: ${message}`),
+          ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
+        });
+      }
       engine.#nflog = await NflogReader.open(
         options.firewall.config.nflogGroup,
         (packet) => engine.#onPacket(packet),
@@ -106,6 +123,11 @@ export class EgressEngine {
 
   dnsStats(): ReturnType<DnsProxy['stats']> | null {
     return this.#proxy?.stats() ?? null;
+  }
+
+  /** What the L7 check saw, or null when it is off. */
+  l7Stats(): L7Stats | null {
+    return this.#l7?.stats() ?? null;
   }
 
   #problem(code: string, message: string): void {
@@ -246,6 +268,8 @@ export class EgressEngine {
     this.#proxy = null;
     // Let the kernel deliver the last log lines before the reader goes.
     await new Promise((resolve) => setTimeout(resolve, 50));
+    await this.#l7?.stop();
+    this.#l7 = null;
     await this.#nflog?.close();
     this.#nflog = null;
     this.#folder.flush();

@@ -36,6 +36,8 @@ export interface ExecRequest {
   readonly workspace?: string;
   /** Seconds an admitted address outlives its DNS TTL. */
   readonly ttlGraceSeconds: number;
+  /** The TLS SNI / HTTP Host check on the job's flows (default on). */
+  readonly l7?: 'on' | 'off';
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -120,6 +122,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
         upstream: splitUpstream(request.policy.dnsUpstream),
       },
       prepareNetwork: () => sandbox.createNetwork(),
+      ...(request.l7 === 'off' ? {} : { l7: { scope: { kind: 'exec' as const, runId: plan.runId, jobInterface: plan.hostInterface }, queue: plan.nflogGroup } }),
     });
   } catch (error: unknown) {
     firewall.remove();
@@ -133,7 +136,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     kind: 'agent',
     time: new Date().toISOString(),
     action: 'enforcing',
-    message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}`,
+    message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}, TLS SNI / HTTP Host check ${request.l7 === 'off' ? 'off' : `on (NFQUEUE ${plan.nflogGroup})`}`,
   });
 
   sandbox.createCgroup();

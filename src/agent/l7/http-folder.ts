@@ -1,6 +1,6 @@
 /**
- * Folds repeats of one L7 flow (same verdict, TLS or not, name, address and
- * port) seen within `windowMs` into one `http` event with a count, as
+ * Folds repeats of one L7 flow (same verdict, TLS or not, name, address,
+ * port and explanation) seen within `windowMs` into one `http` event with a count, as
  * ConnectionFolder does for connections: 200 connections to one allowed name
  * make one line. The first sighting waits at most `windowMs`.
  */
@@ -17,7 +17,7 @@ export class HttpFolder {
   }
 
   add(event: HttpDraft): void {
-    const key = JSON.stringify([event.verdict, event.tls, event.host, event.destination, event.port, event.error?.code ?? null]);
+    const key = JSON.stringify([event.verdict, event.tls, event.host, event.destination, event.port, event.rule.explanation, event.error?.code ?? null]);
     const pending = this.#pending.get(key);
     if (pending) {
       pending.event = { ...pending.event, count: (pending.event.count ?? 1) + (event.count ?? 1) };

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunwallError } from '../../protocol/index.js';
+import { removeL7Rules } from '../l7/l7-inspector.js';
 import {
   acceptForwardFor,
   createCgroup,
@@ -135,6 +136,7 @@ export async function cleanupStaleSandboxes(nft: Nftables): Promise<CleanupRecor
       } catch {
         // Went with the namespace.
       }
+      removeL7Rules({ kind: 'exec', runId: plan.runId, jobInterface: plan.hostInterface });
     }
     if (state.hostNetns === here || old) {
       rmSync(join(RUNS_DIR, file), { force: true });

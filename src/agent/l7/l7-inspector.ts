@@ -1,0 +1,168 @@
+/**
+ * The L7 (TLS SNI / HTTP Host) check of a run, main-thread side: starts the
+ * worker thread that owns the NFQUEUE and the verdicts (l7-worker.ts), and
+ * turns the flow starts it judged into folded `http` events, explained with
+ * the names the destination was learned from by DNS.
+ *
+ * Fail closed: if the worker dies, its queue stays bound with nobody reading
+ * (block mode rules never bypass), so flows that need the check fail; that is
+ * reported as a problem of the run.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { CompiledPolicy } from '../../policy/index.js';
+import { RunwallError, type ErrorCode } from '../../protocol/index.js';
+import type { L7RulesConfig } from '../enforce/l7-rules.js';
+import type { FlowLimits } from './flow-table.js';
+import { HttpFolder } from './http-folder.js';
+import { judgeFlowStart, type HttpDraft } from './l7-decision.js';
+import { removeL7Rules, type L7Stats, type L7WorkerData, type L7WorkerMessage } from './l7-worker.js';
+
+export { removeL7Rules, type L7Stats } from './l7-worker.js';
+
+export interface L7InspectorOptions {
+  readonly policy: CompiledPolicy;
+  readonly rules: L7RulesConfig;
+  /** Names the address was learned from by DNS (the engine's address book). */
+  readonly namesOf: (ip: string) => readonly string[];
+  readonly emit: (event: HttpDraft) => void;
+  readonly onProblem: (code: ErrorCode, message: string) => void;
+  readonly foldWindowMs?: number;
+  readonly limits?: Partial<FlowLimits>;
+}
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * The worker's module, and a bootstrap that loads it. Run from source (tsx),
+ * the module is TypeScript and a worker does not inherit tsx's loader, so the
+ * bootstrap registers tsx first, resolved from runwall's own directory.
+ */
+function workerBootstrap(): string {
+  const here = fileURLToPath(import.meta.url);
+  const module = here.replace(/l7-inspector\.(ts|js)$/, 'l7-worker.$1');
+  // Only from source: import.meta.resolve finds tsx's ESM entry the way this module's own imports resolve.
+  const tsx = module.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
+  return [
+    '(async () => {',
+    tsx ? `  (await import(${JSON.stringify(tsx)})).register();` : '',
+    `  await (await import(${JSON.stringify(pathToFileURL(module).href)})).runL7Worker();`,
+    // A failure to load is a message too, so the main thread can say what went wrong.
+    "})().catch((error) => require('node:worker_threads').parentPort.postMessage({ type: 'failed', code: 'RW_SETUP_FAILED', message: `the L7 check could not load: ${error?.message ?? error}` }));",
+  ].join('\n');
+}
+
+export class L7Inspector {
+  readonly #options: L7InspectorOptions;
+  readonly #folder: HttpFolder;
+  readonly #worker: Worker;
+  #stats: L7Stats = { packets: 0, flowsJudged: 0, flowsDenied: 0 };
+  #stopping: Promise<void> | null = null;
+  #stopped: ((stats: L7Stats) => void) | null = null;
+
+  private constructor(options: L7InspectorOptions, worker: Worker) {
+    this.#options = options;
+    this.#worker = worker;
+    this.#folder = new HttpFolder(options.foldWindowMs ?? 500, options.emit);
+  }
+
+  /** Resolves once the worker has bound the queue and installed the rules; RunwallError otherwise. */
+  static async start(options: L7InspectorOptions): Promise<L7Inspector> {
+    const data: L7WorkerData = { kind: 'runwall-l7', policy: options.policy.policy, rules: options.rules, ...(options.limits ? { limits: options.limits } : {}) };
+    const worker = new Worker(workerBootstrap(), { eval: true, workerData: data, stdout: false, stderr: false });
+    const inspector = new L7Inspector(options, worker);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const fail = (error: RunwallError): void => {
+        clearTimeout(timer);
+        void worker.terminate().finally(() => {
+          removeL7Rules(options.rules.scope);
+          reject(error);
+        });
+      };
+      worker.once('error', (error) => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check could not start: ${error.message}`)));
+      worker.once('exit', (code) => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check exited while starting (status ${code})`)));
+      worker.on('message', (message: L7WorkerMessage) => {
+        if (message.type === 'ready') {
+          clearTimeout(timer);
+          worker.removeAllListeners('error');
+          worker.removeAllListeners('exit');
+          inspector.#watch();
+          resolve();
+        } else if (message.type === 'failed') {
+          fail(new RunwallError(message.code, message.message));
+        } else {
+          inspector.#onMessage(message);
+        }
+      });
+    });
+    return inspector;
+  }
+
+  /** What the check saw so far (packet counts arrive when it stops). */
+  stats(): L7Stats {
+    return this.#stats;
+  }
+
+  #watch(): void {
+    this.#worker.on('error', (error) => {
+      this.#options.onProblem('RW_INTERNAL', `the L7 check failed: ${error.message}; flows that need the check now fail (fail closed)`);
+    });
+    this.#worker.on('exit', (code) => {
+      if (this.#stopping) return;
+      this.#options.onProblem('RW_INTERNAL', `the L7 check stopped (status ${code}); flows that need the check now fail (fail closed)`);
+    });
+  }
+
+  #onMessage(message: L7WorkerMessage): void {
+    switch (message.type) {
+      case 'flow': {
+        const judgement = judgeFlowStart(this.#options.policy, message.flow, message.start, this.#options.namesOf(message.flow.destination), new Date(message.time));
+        this.#stats = {
+          ...this.#stats,
+          flowsJudged: this.#stats.flowsJudged + 1,
+          flowsDenied: this.#stats.flowsDenied + (judgement.pass ? 0 : 1),
+        };
+        this.#folder.add(judgement.event);
+        return;
+      }
+      case 'problem':
+        this.#options.onProblem(message.code, message.message);
+        return;
+      case 'stopped':
+        this.#stats = message.stats;
+        this.#stopped?.(message.stats);
+        return;
+      case 'ready':
+      case 'failed':
+        return;
+    }
+  }
+
+  /** The worker removes its rules, answers what it held and closes the queue; then the events are flushed. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const stopped = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
+        this.#stopped = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        this.#worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      this.#worker.postMessage({ type: 'stop' });
+      const clean = await stopped;
+      if (!clean) {
+        this.#options.onProblem('RW_INTERNAL', `the L7 check did not stop within ${STOP_TIMEOUT_MS} ms; its rules were removed from here`);
+        removeL7Rules(this.#options.rules.scope);
+      }
+      await this.#worker.terminate();
+      this.#folder.flush();
+    })();
+    return this.#stopping;
+  }
+}

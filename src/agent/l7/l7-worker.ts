@@ -1,0 +1,220 @@
+/**
+ * The L7 check's packet side, run in its own worker thread: binds the
+ * NFQUEUE, installs the iptables rules that feed it, puts each flow's first
+ * bytes back together (flow-table.ts), judges TLS SNI / HTTP Host against the
+ * policy (l7-decision.ts) and answers every queued packet.
+ *
+ * Why a thread: every new TLS/HTTP flow of the job waits for a verdict from
+ * here. On the main thread a sensor that blocks the event loop for a while
+ * (reading /proc for hundreds of processes) would stall every connection of
+ * the job; in this thread nothing else runs. The main thread gets the judged
+ * flow starts and turns them into `http` events (l7-inspector.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { compilePolicy, type CompiledPolicy } from '../../policy/index.js';
+import { isRunwallError, type EffectivePolicy, type ErrorCode } from '../../protocol/index.js';
+import { l7RemovalCommands, l7RestoreText, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
+import { NF_DROP, NF_REPEAT, NfqueueReader, iptablesRestore, iptablesTry, type NfqueueReaderError, type QueuedPacket } from '../platform/index.js';
+import { FlowTable, type FlowLimits, type FlowStep, type FlowVerdict } from './flow-table.js';
+import { judgeFlowStart, type L7Flow } from './l7-decision.js';
+import type { StreamStart } from './stream-start.js';
+
+export type NamedStreamStart = Extract<StreamStart, { kind: 'tls' } | { kind: 'http' }>;
+
+export interface L7WorkerData {
+  readonly kind: 'runwall-l7';
+  readonly policy: EffectivePolicy;
+  readonly rules: L7RulesConfig;
+  readonly limits?: Partial<FlowLimits>;
+}
+
+export interface L7Stats {
+  /** Packets the kernel handed over. */
+  readonly packets: number;
+  readonly flowsJudged: number;
+  readonly flowsDenied: number;
+}
+
+/** Worker -> main thread. */
+export type L7WorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
+  | { readonly type: 'flow'; readonly flow: L7Flow; readonly start: NamedStreamStart; readonly time: string }
+  | { readonly type: 'problem'; readonly code: ErrorCode; readonly message: string }
+  | { readonly type: 'stopped'; readonly stats: L7Stats };
+
+/** Main thread -> worker. */
+export type L7WorkerCommand = { readonly type: 'stop' };
+
+const HOUSEKEEPING_MS = 5000;
+
+/** Answers queued packets; everything it learns goes out through `post`. */
+export class L7PacketJudge {
+  readonly #policy: CompiledPolicy;
+  readonly #rules: L7RulesConfig;
+  readonly #flows: FlowTable;
+  readonly #post: (message: L7WorkerMessage) => void;
+  /** Marks of packets held without a verdict yet, by packet id. */
+  readonly #marks = new Map<number, number>();
+  readonly #reported = new Map<ErrorCode, number>();
+  readonly #stats = { packets: 0, flowsJudged: 0, flowsDenied: 0 };
+  #reader: NfqueueReader | null = null;
+  #rulesInstalled = false;
+  #deadline: NodeJS.Timeout | null = null;
+  #deadlineAt = 0;
+  #housekeeping: NodeJS.Timeout | null = null;
+
+  constructor(data: L7WorkerData, post: (message: L7WorkerMessage) => void) {
+    this.#policy = compilePolicy(data.policy);
+    this.#rules = data.rules;
+    this.#flows = new FlowTable(data.limits);
+    this.#post = post;
+  }
+
+  /** The reader first, then the rules: a packet is never queued while nobody reads the queue. */
+  async start(): Promise<void> {
+    this.#reader = await NfqueueReader.open(
+      this.#rules.queue,
+      (packet) => this.#onPacket(packet),
+      (error) => this.#onReaderError(error),
+    );
+    this.#rulesInstalled = true;
+    for (const family of [4, 6] as const) iptablesRestore(family, l7RestoreText(this.#rules));
+    this.#housekeeping = setInterval(() => this.#expire(), HOUSEKEEPING_MS);
+  }
+
+  #onPacket(packet: QueuedPacket): void {
+    this.#stats.packets++;
+    const tcp = packet.tcp;
+    if (!tcp) {
+      // Not a TCP segment we can read (the rules queue only TCP): it goes on undecided.
+      this.#verdict(packet.id, packet.mark, 'undecided');
+      return;
+    }
+    this.#marks.set(packet.id, packet.mark);
+    const key = `${packet.source} ${tcp.sourcePort} ${packet.destination} ${tcp.destinationPort}`;
+    const steps = this.#flows.add(
+      { key, id: packet.id, sequence: tcp.sequence, syn: tcp.syn, fin: tcp.fin, rst: tcp.rst, payload: tcp.payload },
+      Date.now(),
+    );
+    for (const step of steps) this.#apply(step);
+    this.#schedule();
+  }
+
+  #apply(step: FlowStep): void {
+    if (step.action === 'undecided' || step.action === 'judged') {
+      const state = step.action === 'judged' ? step.verdict : 'undecided';
+      for (const id of step.ids) this.#verdict(id, this.#takeMark(id), state);
+      return;
+    }
+    let verdict: FlowVerdict = 'pass';
+    if (step.start.kind === 'tls' || step.start.kind === 'http') {
+      const [, , destination = '', portText = '0'] = step.key.split(' ');
+      const flow = { destination, port: Number(portText) };
+      const time = new Date();
+      // Names learned from DNS only shape the explanation (added on the main thread), never the verdict.
+      verdict = judgeFlowStart(this.#policy, flow, step.start, [], time).pass ? 'pass' : 'deny';
+      this.#stats.flowsJudged++;
+      if (verdict === 'deny') this.#stats.flowsDenied++;
+      this.#post({ type: 'flow', flow, start: step.start, time: time.toISOString() });
+    }
+    this.#flows.settle(step.key, verdict, step.base, Date.now());
+    for (const id of step.ids) this.#verdict(id, this.#takeMark(id), verdict);
+  }
+
+  #takeMark(id: number): number {
+    const mark = this.#marks.get(id) ?? 0;
+    this.#marks.delete(id);
+    return mark;
+  }
+
+  #verdict(id: number, mark: number, state: FlowVerdict | 'undecided'): void {
+    this.#reader?.verdict(id, NF_REPEAT, l7VerdictMark(mark, state));
+  }
+
+  /** One timer for the earliest held segment's deadline. */
+  #schedule(): void {
+    const next = this.#flows.nextDeadline();
+    if (next === null) return;
+    if (this.#deadline && this.#deadlineAt <= next) return;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#deadlineAt = next;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = null;
+      this.#expire();
+    }, Math.max(0, next - Date.now()));
+  }
+
+  #expire(): void {
+    for (const step of this.#flows.expire(Date.now())) this.#apply(step);
+    this.#schedule();
+  }
+
+  #onReaderError(error: NfqueueReaderError): void {
+    // A packet that could not be decoded cannot be judged: dropped, so its flow fails closed.
+    if (error.id !== undefined) {
+      this.#marks.delete(error.id);
+      this.#reader?.verdict(error.id, NF_DROP);
+    }
+    this.#problem(error.code, error.message);
+  }
+
+  /** The first problem of each code is reported at once; repeats are counted and reported at stop. */
+  #problem(code: ErrorCode, message: string): void {
+    const seen = this.#reported.get(code) ?? 0;
+    this.#reported.set(code, seen + 1);
+    if (seen === 0) this.#post({ type: 'problem', code, message });
+  }
+
+  /** Rules out first (nothing new is queued), then every held packet answered, then the queue closed. */
+  async stop(): Promise<L7Stats> {
+    if (this.#housekeeping) clearInterval(this.#housekeeping);
+    this.#housekeeping = null;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#deadline = null;
+    if (this.#rulesInstalled) {
+      this.#rulesInstalled = false;
+      removeL7Rules(this.#rules.scope);
+    }
+    for (const step of this.#flows.drain()) this.#apply(step);
+    for (const [code, count] of this.#reported) {
+      if (count > 1) this.#post({ type: 'problem', code, message: `${count - 1} more like the first ${code} were not reported one by one` });
+    }
+    this.#reported.clear();
+    await this.#reader?.close();
+    this.#reader = null;
+    return { ...this.#stats };
+  }
+}
+
+/** Removes a run's L7 rules (at stop, or what a crashed run left: its reader is gone, so they would hold its flows forever). */
+export function removeL7Rules(scope: L7RulesConfig['scope']): void {
+  for (const family of [4, 6] as const) {
+    for (const args of l7RemovalCommands(scope)) iptablesTry(family, args);
+  }
+}
+
+/** The worker thread's entry (see l7-inspector.ts for how it is started). */
+export async function runL7Worker(): Promise<void> {
+  const port = parentPort;
+  const data = workerData as L7WorkerData | undefined;
+  if (!port || data?.kind !== 'runwall-l7') throw new Error('runL7Worker runs only in the L7 worker thread');
+  const post = (message: L7WorkerMessage): void => port.postMessage(message);
+  const judge = new L7PacketJudge(data, post);
+  try {
+    await judge.start();
+  } catch (error) {
+    await judge.stop().catch(() => undefined);
+    post({ type: 'failed', code: isRunwallError(error) ? error.code : 'RW_SETUP_FAILED', message: error instanceof Error ? error.message : String(error) });
+    port.close();
+    return;
+  }
+  port.on('message', (command: L7WorkerCommand) => {
+    if (command.type !== 'stop') return;
+    void judge.stop().then((stats) => {
+      post({ type: 'stopped', stats });
+      port.close();
+    });
+  });
+  post({ type: 'ready' });
+}

@@ -1,0 +1,84 @@
+// The iptables rules that feed the L7 check: what they queue, how a verdict sticks to a flow,
+// fail-closed in block mode, and removal that mirrors installation.
+import { describe, expect, it } from 'vitest';
+import { L7_MARK, l7RemovalCommands, l7RestoreText, l7VerdictMark, type L7Scope } from '../../../src/agent/enforce/l7-rules.js';
+
+const EXEC: L7Scope = { kind: 'exec', runId: '0a1b2c3d', jobInterface: 'rwh-0a1b2c3d' };
+const AGENT: L7Scope = { kind: 'agent', agentCgroup: 'runwall-agent' };
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '');
+}
+
+describe('l7RestoreText', () => {
+  it("exec: the job's forwarded TCP jumps first into the run's chain, which queues client packets 1-32 of unjudged flows", () => {
+    const rules = lines(l7RestoreText({ scope: EXEC, queue: 20_003, mode: 'block' }));
+    expect(rules[0]).toBe('*filter');
+    expect(rules).toContain('-I FORWARD 1 -i rwh-0a1b2c3d -p tcp -j RWL7-0a1b2c3d');
+    expect(rules).toContain(
+      '-A RWL7-0a1b2c3d -p tcp -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -m connbytes --connbytes 0:32 --connbytes-dir original --connbytes-mode packets -j NFQUEUE --queue-num 20003',
+    );
+    expect(rules.at(-1)).toBe('COMMIT');
+    expect(rules.some((line) => line.includes('OUTPUT'))).toBe(false);
+  });
+
+  it('a verdict sticks: a SEEN packet saves PASS/DENY into the connection mark, is cleaned and, if DENY, reset', () => {
+    const rules = lines(l7RestoreText({ scope: EXEC, queue: 1, mode: 'block' }));
+    const chain = rules.filter((line) => line.startsWith('-A RWL7-0a1b2c3d'));
+    expect(chain.slice(0, 3)).toEqual([
+      '-A RWL7-0a1b2c3d -m mark --mark 0x1000000/0x1000000 -g RWL7S-0a1b2c3d',
+      '-A RWL7-0a1b2c3d -m connmark --mark 0x2000000/0x6000000 -j RETURN',
+      '-A RWL7-0a1b2c3d -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset',
+    ]);
+    expect(rules.filter((line) => line.startsWith('-A RWL7S-0a1b2c3d'))).toEqual([
+      '-A RWL7S-0a1b2c3d -j CONNMARK --save-mark --nfmask 0x6000000 --ctmask 0x6000000',
+      '-A RWL7S-0a1b2c3d -j MARK --set-xmark 0x0/0x7000000',
+      '-A RWL7S-0a1b2c3d -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset',
+    ]);
+  });
+
+  it('block mode never bypasses the queue (fail closed); audit mode does, so a dead agent does not break the job', () => {
+    expect(l7RestoreText({ scope: EXEC, queue: 1, mode: 'block' })).not.toContain('--queue-bypass');
+    const audit = lines(l7RestoreText({ scope: EXEC, queue: 1, mode: 'audit' })).filter((line) => line.includes('NFQUEUE'));
+    expect(audit.length).toBe(2);
+    expect(audit.every((line) => line.endsWith('--queue-bypass'))).toBe(true);
+  });
+
+  it('agent: local sockets (minus its own cgroup) and forwarded traffic; TCP Fast Open SYNs are queued too', () => {
+    const rules = lines(l7RestoreText({ scope: AGENT, queue: 19_999, mode: 'block' }));
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        '-I OUTPUT 1 ! -o lo -p tcp -j RWL7O-agent',
+        '-I FORWARD 1 -p tcp -j RWL7-agent',
+        '-A RWL7O-agent -m cgroup --path runwall-agent -j RETURN',
+        '-A RWL7O-agent -j RWL7-agent',
+        '-A RWL7-agent -p tcp --syn -m tcp --tcp-option 34 -j NFQUEUE --queue-num 19999',
+      ]),
+    );
+  });
+
+  it('removal deletes exactly the jumps it inserted, then empties and deletes its chains', () => {
+    expect(l7RemovalCommands(EXEC)).toEqual([
+      ['-t', 'filter', '-D', 'FORWARD', '-i', 'rwh-0a1b2c3d', '-p', 'tcp', '-j', 'RWL7-0a1b2c3d'],
+      ['-t', 'filter', '-F', 'RWL7-0a1b2c3d'],
+      ['-t', 'filter', '-F', 'RWL7S-0a1b2c3d'],
+      ['-t', 'filter', '-X', 'RWL7-0a1b2c3d'],
+      ['-t', 'filter', '-X', 'RWL7S-0a1b2c3d'],
+    ]);
+    const agent = l7RemovalCommands(AGENT);
+    expect(agent.slice(0, 2)).toEqual([
+      ['-t', 'filter', '-D', 'OUTPUT', '!', '-o', 'lo', '-p', 'tcp', '-j', 'RWL7O-agent'],
+      ['-t', 'filter', '-D', 'FORWARD', '-p', 'tcp', '-j', 'RWL7-agent'],
+    ]);
+    expect(agent.filter((args) => args[2] === '-X').map((args) => args[3])).toEqual(['RWL7O-agent', 'RWL7-agent', 'RWL7S-agent']);
+  });
+});
+
+describe('l7VerdictMark', () => {
+  it("sets runwall's bits and keeps every other bit of the packet's mark", () => {
+    expect(l7VerdictMark(0, 'pass')).toBe(L7_MARK.seen | L7_MARK.pass);
+    expect(l7VerdictMark(0, 'deny')).toBe(L7_MARK.seen | L7_MARK.deny);
+    expect(l7VerdictMark(0xffffffff, 'undecided')).toBe(0xf9ffffff);
+    expect(l7VerdictMark(0x4000 | L7_MARK.deny, 'pass')).toBe(0x4000 | L7_MARK.seen | L7_MARK.pass);
+  });
+});

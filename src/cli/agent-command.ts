@@ -178,7 +178,7 @@ export function registerAgentCommand(program: Command): void {
     .action(async (action: string, name: string, flags: AgentFlags) => {
       if (action !== 'begin' && action !== 'end') throw new RunwallError('RW_USAGE', `runwall agent step: the action must be begin or end, not '${action}'`);
       if (name.length === 0 || name.length > 256) throw new RunwallError('RW_USAGE', 'runwall agent step: the name must be 1-256 characters');
-      const result = (await controlRequest(controlSocketPath(pathsFrom(flags)), { command: 'step', action, name }, 5_000)) as { id?: string };
+      const result = (await controlRequest(controlSocketPath(pathsFrom(flags)), { command: 'step', action, name }, 15_000)) as { id?: string };
       process.stdout.write(`runwall agent: step '${name}' ${action === 'begin' ? 'began' : 'ended'}${result.id ? ` (${result.id})` : ''}\n`);
     });
 }

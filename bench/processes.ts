@@ -134,12 +134,19 @@ export function run(argv: readonly string[], options: StartOptions): Promise<Fin
   return start(argv, options).done;
 }
 
+/** A command for a message: paths cut to their last part, long argument lists cut short. */
+export function describeCommand(argv: readonly string[]): string {
+  const words = argv.slice(0, 6).map((word) => (word.includes('/') && !word.includes(' ') ? word.slice(word.lastIndexOf('/') + 1) || word : word));
+  return words.join(' ') + (argv.length > 6 ? ' …' : '');
+}
+
 /** Like run, but a failure (non-zero status, timeout) is an error carrying the command's stderr. */
 export async function runChecked(argv: readonly string[], options: StartOptions): Promise<Finished> {
   const result = await run(argv, options);
   if (result.code !== 0) {
     const why = result.timedOut ? `timed out after ${options.timeoutMs} ms` : `exited ${result.code ?? result.signal}`;
-    throw new Error(`${argv.join(' ')} ${why}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+    const output = (result.stderr || result.stdout).trim().replace(/\s*\n\s*/g, ' | ');
+    throw new Error(`${describeCommand(argv)} ${why}: ${output.slice(-2000)}`);
   }
   return result;
 }

@@ -31,7 +31,7 @@ const log = (line: string): void => {
 
 function failedRow(section: string, error: unknown): BenchRow {
   const message = error instanceof Error ? error.message : String(error);
-  return benchRow({ name: `${section}: could not be measured`, value: NaN, unit: '', note: message.split('\n')[0]?.slice(0, 300) ?? '' });
+  return benchRow({ name: `${section}: could not be measured`, value: NaN, unit: '', note: message.split('\n')[0]?.slice(0, 400) ?? '' });
 }
 
 async function section(name: string, failures: string[], body: () => Promise<readonly BenchRow[]>): Promise<readonly BenchRow[]> {

@@ -45,6 +45,11 @@ export class DirectoryIndex {
     return this.#byKey.size;
   }
 
+  /** Whether the handle names a directory known to be in the workspace (no lookup). */
+  has(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
   /** Records the directory at `path` ('' is the workspace itself) as named by `key`. */
   set(key: string, path: string): void {
     let node = this.#root;

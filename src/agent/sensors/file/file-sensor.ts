@@ -25,6 +25,8 @@ import { gitTrackedFiles, hashPathSync, snapshotSource, stampPathSync, walkWorks
 
 /** How long a read event waits before it is attributed, so the process table has caught up with the writer's exec. */
 export const ATTRIBUTION_DELAY_MS = 50;
+/** Writers of changes outside the known workspace directories looked up in /proc per batch. */
+const EARLY_LOOKUPS_ELSEWHERE = 16;
 /** Decode problems reported one by one before the rest are only counted. */
 const MAX_REPORTED_PROBLEMS = 10;
 
@@ -61,14 +63,16 @@ function writerFromProc(pid: number): Writer {
 }
 
 /**
- * The table's view of the writer. While the details of its last exec are still
- * on their way the table may not know the program yet: then what /proc said
- * when the event was read fills the gap.
+ * The writer as the table knows it, with its ancestry. The program is what
+ * /proc said when the event was read, when the writer was alive then: under
+ * load the details of an exec can reach the table later than the write's event
+ * reaches this sensor, and a table that has not caught up still shows the
+ * program the process was forked from.
  */
 function writerFromTable(table: ProcessTable, pid: number, early: Writer | undefined): Writer | null {
   const known = table.get(pid);
   if (!known) return null;
-  const info = known.exe === null && early?.exe ? { ...known, exe: early.exe, argv: early.argv } : known;
+  const info = early?.exe ? { ...known, exe: early.exe, argv: early.argv } : known;
   const ancestry = table
     .ancestry(pid)
     .filter((ancestor) => ancestor.pid !== pid)
@@ -125,6 +129,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
   const queue: { readonly at: number; readonly events: readonly FanotifyEvent[]; readonly early: ReadonlyMap<number, Writer> }[] = [];
   let handle: ((events: readonly FanotifyEvent[], early: ReadonlyMap<number, Writer>) => void) | null = null;
   let table: ProcessTable | null = null;
+  let watchedDirectories: DirectoryIndex | null = null;
   let timer: NodeJS.Timeout | null = null;
   const processDue = (all: boolean): void => {
     timer = null;
@@ -150,10 +155,18 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
       problem(error.code, error.message);
     }
     if (batch.events.length === 0) return;
-    // A writer the process table does not know yet is read from /proc now, while it may still be alive.
+    // Each writer's program is read from /proc now, while it may still be alive (see writerFromTable):
+    // always for changes in a directory known to be in the workspace, for a few others per batch
+    // (a directory made in this very batch is not known yet; the rest of the filesystem is not ours).
     const early = new Map<number, Writer>();
+    let elsewhere = 0;
     for (const event of batch.events) {
-      if (event.pid !== process.pid && !early.has(event.pid) && !table?.get(event.pid)?.exe) early.set(event.pid, writerFromProc(event.pid));
+      if (event.pid === process.pid || early.has(event.pid)) continue;
+      const dir = event.entry?.dir ?? event.to?.dir ?? event.from?.dir;
+      const inside = watchedDirectories !== null && dir !== undefined && watchedDirectories.has(dir);
+      if (!inside && elsewhere >= EARLY_LOOKUPS_ELSEWHERE) continue;
+      if (!inside) elsewhere += 1;
+      early.set(event.pid, writerFromProc(event.pid));
     }
     queue.push({ at: Date.now(), events: batch.events, early });
     timer ??= setTimeout(() => processDue(false), ATTRIBUTION_DELAY_MS);
@@ -163,7 +176,8 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
   const group = FanotifyGroup.open(onBatch, (message) => problem('RW_INTERNAL', message));
   try {
     const indexStarted = performance.now();
-    const index = new DirectoryIndex(workspace, (key) => group.pathOfHandle(key));
+    const directories = new DirectoryIndex(workspace, (key) => group.pathOfHandle(key));
+    watchedDirectories = directories;
     const filesystems = new Map<number, string | null>();
     const walk = walkWorkspace(workspace, (directory) => {
       let fsid = filesystems.get(directory.device);
@@ -173,7 +187,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
         filesystems.set(directory.device, fsid);
       }
       const key = fsid === null ? null : handleKeyOfPath(directory.absolute, fsid);
-      if (key !== null) index.set(key, directory.relative);
+      if (key !== null) directories.set(key, directory.relative);
     });
     const indexMs = performance.now() - indexStarted;
     const tracked = await gitTrackedFiles(workspace);
@@ -213,7 +227,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
       earlyWriters = early;
       for (const event of events) {
         if (event.pid === process.pid) continue; // runwall's own reads and writes
-        for (const change of interpretEvent(event, index, exists)) activity.apply(change);
+        for (const change of interpretEvent(event, directories, exists)) activity.apply(change);
       }
     };
     // Counted changes are emitted at each step boundary, so they land in their step.
@@ -251,7 +265,7 @@ export async function startFileSensor(context: SensorContext): Promise<Sensor | 
           message:
             `file sensor: ${c.create} created, ${c.write} written, ${c.rename} renamed, ${c.delete} deleted under ${workspace}; ` +
             `${c.source} changes to source, ${c.findings} source-tampered findings${c.unseen > 0 ? ` (${c.unseen} changes found only by comparing at the end)` : ''}; ${c.folded} other changes counted in ${c.foldedEvents} folded events; ` +
-            `${index.lookups} directory lookups; ${lost === 0 && malformed === 0 ? 'no events lost' : `${lost} queue overflows, ${malformed} malformed events`}`,
+            `${directories.lookups} directory lookups; ${lost === 0 && malformed === 0 ? 'no events lost' : `${lost} queue overflows, ${malformed} malformed events`}`,
         });
       },
     };

@@ -103,3 +103,9 @@ export function parseBenchRows(input: unknown, source: string): readonly BenchRo
     }),
   );
 }
+
+/** Rows as a bench part returns them, a list or `{ rows: [...] }`, checked as parseBenchRows does. */
+export function parseBenchResult(result: unknown, source: string): readonly BenchRow[] {
+  const list = isRecord(result) ? result['rows'] : result;
+  return parseBenchRows(list, source);
+}

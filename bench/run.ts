@@ -11,11 +11,19 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { benchRow, goalStatus, parseBenchRows, type BenchRow } from './bench-row.js';
+import { benchRow, goalStatus, parseBenchResult, type BenchRow } from './bench-row.js';
 import { REPO, createBenchEnv, runwallCommand, type BenchEnv } from './bench-env.js';
 import { runDnsBench } from './dns.js';
 import { killAllStarted } from './processes.js';
-import { NETWORK_SECTIONS, OPTIONAL_PARTS, parseSectionList, type NetworkSection, type Section } from './sections.js';
+import {
+  NETWORK_SECTIONS,
+  OPTIONAL_NETWORK_PARTS,
+  OPTIONAL_PARTS,
+  parseSectionList,
+  type NetworkSection,
+  type OptionalPart,
+  type Section,
+} from './sections.js';
 import { runAgentStartBench, runExecStartBench } from './startup.js';
 import { formatTable, goalSummary } from './table.js';
 import { runWorkloadBench } from './workload.js';
@@ -45,10 +53,10 @@ async function section(name: string, failures: string[], body: () => Promise<rea
 }
 
 /**
- * Another engineer's bench module (bench/server.ts: `runServerBench(log?): Promise<BenchRow[]>`,
- * and files, process, steps alike), when its file exists. Its rows are checked at this edge.
+ * Another engineer's bench module (bench/server.ts: `runServerBench(log?)`; files, process,
+ * steps alike; l7 takes the test internet too: `runL7Bench(env, log)`), when its file exists.
  */
-async function optionalRows(part: (typeof OPTIONAL_PARTS)[number], failures: string[]): Promise<readonly BenchRow[]> {
+async function optionalRows(part: OptionalPart, failures: string[], env?: BenchEnv): Promise<readonly BenchRow[]> {
   if (!existsSync(join(import.meta.dirname, `${part.file}.ts`)) && !existsSync(join(import.meta.dirname, `${part.file}.js`))) {
     log(`${part.section} bench not present`);
     return [];
@@ -60,7 +68,8 @@ async function optionalRows(part: (typeof OPTIONAL_PARTS)[number], failures: str
     const run = module[part.exportName];
     if (typeof run !== 'function') throw new TypeError(`bench/${part.file}.ts does not export ${part.exportName}()`);
     log(`${part.section} bench`);
-    return parseBenchRows(await (run as (log: (line: string) => void) => Promise<unknown>)(log), `${part.section} bench`);
+    const result: unknown = env ? await (run as (env: BenchEnv, log: (line: string) => void) => Promise<unknown>)(env, log) : await (run as (log: (line: string) => void) => Promise<unknown>)(log);
+    return parseBenchResult(result, `${part.section} bench`);
   });
 }
 
@@ -73,7 +82,7 @@ const NETWORK_RUNNERS: Readonly<Record<NetworkSection, (env: BenchEnv) => Promis
 
 async function networkRows(chosen: ReadonlySet<Section>, failures: string[]): Promise<BenchRow[]> {
   const sections = NETWORK_SECTIONS.filter((name) => chosen.has(name));
-  if (sections.length === 0) return [];
+  if (sections.length === 0 && !OPTIONAL_NETWORK_PARTS.some((part) => chosen.has(part.section))) return [];
   const rows: BenchRow[] = [];
   let env: BenchEnv | undefined;
   try {
@@ -81,6 +90,9 @@ async function networkRows(chosen: ReadonlySet<Section>, failures: string[]): Pr
     const ready = await createBenchEnv();
     env = ready;
     for (const name of sections) rows.push(...(await section(name, failures, () => NETWORK_RUNNERS[name](ready))));
+    for (const part of OPTIONAL_NETWORK_PARTS) {
+      if (chosen.has(part.section)) rows.push(...(await optionalRows(part, failures, ready)));
+    }
   } catch (error: unknown) {
     failures.push('environment');
     rows.push(failedRow('environment', error));

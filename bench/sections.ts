@@ -2,7 +2,9 @@
 
 /** Measured in the bench's own test internet. */
 export const NETWORK_SECTIONS = ['dns', 'agent-start', 'exec-start', 'workload'] as const;
-/** Other engineers' modules under bench/, each run when its file exists. */
+/** Other engineers' modules under bench/ measured in the same test internet, run when their file exists: fn(env, log). */
+export const OPTIONAL_NETWORK_PARTS = [{ section: 'l7', file: 'l7', exportName: 'runL7Bench' }] as const;
+/** Other engineers' modules under bench/ that need no network, run when their file exists: fn(log). */
 export const OPTIONAL_PARTS = [
   { section: 'server', file: 'server', exportName: 'runServerBench' },
   { section: 'files', file: 'files', exportName: 'runFilesBench' },
@@ -11,10 +13,14 @@ export const OPTIONAL_PARTS = [
 ] as const;
 
 export type NetworkSection = (typeof NETWORK_SECTIONS)[number];
-export type OptionalSection = (typeof OPTIONAL_PARTS)[number]['section'];
-export type Section = NetworkSection | OptionalSection;
+export type OptionalPart = (typeof OPTIONAL_NETWORK_PARTS)[number] | (typeof OPTIONAL_PARTS)[number];
+export type Section = NetworkSection | OptionalPart['section'];
 
-export const ALL_SECTIONS: readonly Section[] = [...NETWORK_SECTIONS, ...OPTIONAL_PARTS.map((part) => part.section)];
+export const ALL_SECTIONS: readonly Section[] = [
+  ...NETWORK_SECTIONS,
+  ...OPTIONAL_NETWORK_PARTS.map((part) => part.section),
+  ...OPTIONAL_PARTS.map((part) => part.section),
+];
 
 /**
  * "dns,server" → those sections; unset or empty → all of them. An unknown name is

@@ -1,7 +1,7 @@
 // Rows of `make bench`: ratios, goals, and rows handed over by another module checked at the edge.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { benchRow, goalStatus, goalText, parseBenchRows, ratioOf, type BenchGoal } from '../../bench/bench-row.js';
+import { benchRow, goalStatus, goalText, parseBenchResult, parseBenchRows, ratioOf, type BenchGoal } from '../../bench/bench-row.js';
 
 const positive = fc.double({ min: 1e-6, max: 1e9, noNaN: true });
 
@@ -65,6 +65,13 @@ describe('rows from another module', () => {
     expect(() => parseBenchRows([{ name: 'a', value: 1, unit: 'ms', baseline: 'x' }], 's')).toThrow(/baseline/);
     expect(() => parseBenchRows([{ name: 'a', value: 1, unit: 'ms', goal: { on: 'speed', bound: 'at-most', limit: 1 } }], 's')).toThrow(/goal.on/);
     expect(() => parseBenchRows([{ name: 'a', value: 1, unit: 'ms', goal: { on: 'value', bound: 'below', limit: 1 } }], 's')).toThrow(/goal.bound/);
+  });
+
+  it('takes a list or { rows }, as the parts return them', () => {
+    const row = { name: 'a', value: 1, unit: 'ms' };
+    expect(parseBenchResult([row], 'p')).toEqual([row]);
+    expect(parseBenchResult({ rows: [row], extra: 1 }, 'p')).toEqual([row]);
+    expect(() => parseBenchResult({ figures: [row] }, 'l7 bench')).toThrow(/l7 bench: expected a list/);
   });
 
   it('never lets a malformed row through without an error', () => {

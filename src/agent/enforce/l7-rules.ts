@@ -122,6 +122,30 @@ export function l7RemovalCommands(scope: L7Scope): string[][] {
   ];
 }
 
+/**
+ * Whether the rules are still in place, from `iptables-save -t filter` output:
+ * every chain holds the rules it was given and every jump into it is there.
+ * (A root job on an agent's machine could delete them: the check would be off.)
+ */
+export function l7RulesIntact(save: string, config: L7RulesConfig): { intact: true } | { intact: false; problem: string } {
+  const lines = save.split('\n');
+  const expected = l7RestoreText(config).split('\n');
+  const { main, seen, output } = l7ChainNames(config.scope);
+  const chains = config.scope.kind === 'agent' ? [main, seen, output] : [main, seen];
+  for (const chain of chains) {
+    const want = expected.filter((line) => line.startsWith(`-A ${chain} `)).length;
+    const have = lines.filter((line) => line.startsWith(`-A ${chain} `)).length;
+    if (have !== want) return { intact: false, problem: `iptables chain ${chain} holds ${have} of its ${want} rules` };
+  }
+  for (const { chain, spec } of jumps(config)) {
+    const target = spec[spec.length - 1] ?? '';
+    if (!lines.some((line) => line.startsWith(`-A ${chain} `) && line.endsWith(` -j ${target}`))) {
+      return { intact: false, problem: `the jump from ${chain} into ${target} is gone` };
+    }
+  }
+  return { intact: true };
+}
+
 /** The mark a verdict gives a packet: runwall's bits replaced, the rest of the packet's mark kept. */
 export function l7VerdictMark(packetMark: number, state: 'pass' | 'deny' | 'undecided'): number {
   const bits = L7_MARK.seen | (state === 'pass' ? L7_MARK.pass : state === 'deny' ? L7_MARK.deny : 0);

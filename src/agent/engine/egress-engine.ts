@@ -92,6 +92,7 @@ export class EgressEngine {
           namesOf: (ip) => engine.addresses.namesOf(ip),
           emit: (event) => engine.#pipeline.emit(event),
           onProblem: (code, message) => engine.#problem(code, `L7 check: ${message}`),
+          onTamper: (message) => engine.#tamper(message),
           ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
         });
       }
@@ -134,6 +135,14 @@ export class EgressEngine {
     const problem = { code, message, time: now() };
     this.problems.push(problem);
     this.#pipeline.emit({ kind: 'agent', time: problem.time, action: 'error', code, message });
+  }
+
+  /** Rules of the L7 check were changed behind the agent's back; the check has restored them (or says why not). */
+  #tamper(message: string): void {
+    this.#tampered = true;
+    const time = now();
+    this.problems.push({ code: 'RW_SETUP_FAILED', message: `tampering: ${message}`, time });
+    this.#pipeline.emit({ kind: 'agent', time, action: 'tamper', code: 'RW_SETUP_FAILED', message });
   }
 
   #checkTable(): void {

@@ -27,6 +27,8 @@ export interface L7InspectorOptions {
   readonly namesOf: (ip: string) => readonly string[];
   readonly emit: (event: HttpDraft) => void;
   readonly onProblem: (code: ErrorCode, message: string) => void;
+  /** Its rules were changed behind its back (and restored, or not: the message says). */
+  readonly onTamper: (message: string) => void;
   readonly foldWindowMs?: number;
   readonly limits?: Partial<FlowLimits>;
 }
@@ -129,6 +131,9 @@ export class L7Inspector {
       }
       case 'problem':
         this.#options.onProblem(message.code, message.message);
+        return;
+      case 'tamper':
+        this.#options.onTamper(message.message);
         return;
       case 'stopped':
         this.#stats = message.stats;

@@ -13,8 +13,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compilePolicy, type CompiledPolicy } from '../../policy/index.js';
 import { isRunwallError, type EffectivePolicy, type ErrorCode } from '../../protocol/index.js';
-import { l7RemovalCommands, l7RestoreText, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
-import { NF_DROP, NF_REPEAT, NfqueueReader, iptablesRestore, iptablesTry, type NfqueueReaderError, type QueuedPacket } from '../platform/index.js';
+import { l7RemovalCommands, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
+import { NF_DROP, NF_REPEAT, NfqueueReader, iptablesRestore, iptablesSave, iptablesTry, type NfqueueReaderError, type QueuedPacket } from '../platform/index.js';
 import { FlowTable, type FlowLimits, type FlowStep, type FlowVerdict } from './flow-table.js';
 import { judgeFlowStart, type L7Flow } from './l7-decision.js';
 import type { StreamStart } from './stream-start.js';
@@ -41,12 +41,16 @@ export type L7WorkerMessage =
   | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
   | { readonly type: 'flow'; readonly flow: L7Flow; readonly start: NamedStreamStart; readonly time: string }
   | { readonly type: 'problem'; readonly code: ErrorCode; readonly message: string }
+  /** Its iptables rules were changed behind its back (agent mode), and what was done about it. */
+  | { readonly type: 'tamper'; readonly message: string }
   | { readonly type: 'stopped'; readonly stats: L7Stats };
 
 /** Main thread -> worker. */
 export type L7WorkerCommand = { readonly type: 'stop' };
 
 const HOUSEKEEPING_MS = 5000;
+/** How often an agent checks that its iptables rules are still there. */
+const RULE_CHECK_MS = 2000;
 
 /** Answers queued packets; everything it learns goes out through `post`. */
 export class L7PacketJudge {
@@ -63,6 +67,8 @@ export class L7PacketJudge {
   #deadline: NodeJS.Timeout | null = null;
   #deadlineAt = 0;
   #housekeeping: NodeJS.Timeout | null = null;
+  #ruleCheck: NodeJS.Timeout | null = null;
+  #checking = false;
 
   constructor(data: L7WorkerData, post: (message: L7WorkerMessage) => void) {
     this.#policy = compilePolicy(data.policy);
@@ -79,8 +85,36 @@ export class L7PacketJudge {
       (error) => this.#onReaderError(error),
     );
     this.#rulesInstalled = true;
+    // A clean slate: loading again would add a second jump beside one a crashed run left.
+    removeL7Rules(this.#rules.scope);
     for (const family of [4, 6] as const) iptablesRestore(family, l7RestoreText(this.#rules));
     this.#housekeeping = setInterval(() => this.#expire(), HOUSEKEEPING_MS);
+    // On a runner the job may have sudo; in exec the rules live where the job cannot reach.
+    if (this.#rules.scope.kind === 'agent') this.#ruleCheck = setInterval(() => void this.#checkRules(), RULE_CHECK_MS);
+  }
+
+  /** Puts the rules back if a tamperer deleted or flushed them, and says so. */
+  async #checkRules(): Promise<void> {
+    if (this.#checking || !this.#rulesInstalled) return;
+    this.#checking = true;
+    try {
+      for (const family of [4, 6] as const) {
+        const save = await iptablesSave(family);
+        if (save === null || !this.#rulesInstalled) continue;
+        const state = l7RulesIntact(save, this.#rules);
+        if (state.intact) continue;
+        try {
+          removeL7Rules(this.#rules.scope);
+          for (const again of [4, 6] as const) iptablesRestore(again, l7RestoreText(this.#rules));
+          this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); the L7 check's rules were restored` });
+        } catch (error) {
+          this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); restoring the L7 check's rules failed: ${error instanceof Error ? error.message : String(error)}` });
+        }
+        return;
+      }
+    } finally {
+      this.#checking = false;
+    }
   }
 
   #onPacket(packet: QueuedPacket): void {
@@ -170,6 +204,8 @@ export class L7PacketJudge {
   async stop(): Promise<L7Stats> {
     if (this.#housekeeping) clearInterval(this.#housekeeping);
     this.#housekeeping = null;
+    if (this.#ruleCheck) clearInterval(this.#ruleCheck);
+    this.#ruleCheck = null;
     if (this.#deadline) clearTimeout(this.#deadline);
     this.#deadline = null;
     if (this.#rulesInstalled) {
@@ -190,7 +226,11 @@ export class L7PacketJudge {
 /** Removes a run's L7 rules (at stop, or what a crashed run left: its reader is gone, so they would hold its flows forever). */
 export function removeL7Rules(scope: L7RulesConfig['scope']): void {
   for (const family of [4, 6] as const) {
-    for (const args of l7RemovalCommands(scope)) iptablesTry(family, args);
+    for (const args of l7RemovalCommands(scope)) {
+      // `-D` deletes one copy of a rule; a jump added twice (by hand, or by a crash mid-way) goes too.
+      const repeats = args.includes('-D') ? 8 : 1;
+      for (let i = 0; i < repeats && iptablesTry(family, args); i++);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * the same for ip6tables) and runs single best-effort iptables commands for
  * removal. The rule text is built elsewhere (enforce/l7-rules.ts).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { RunwallError } from '../../protocol/index.js';
 
 export type IpFamilyNumber = 4 | 6;
@@ -28,6 +28,15 @@ export function iptablesRestore(family: IpFamilyNumber, text: string): void {
 export function iptablesTry(family: IpFamilyNumber, args: readonly string[]): boolean {
   const result = spawnSync(family === 4 ? 'iptables' : 'ip6tables', ['-w', '5', ...args], { encoding: 'utf8', timeout: TIMEOUT_MS });
   return !result.error && result.status === 0;
+}
+
+/** `iptables-save -t filter` (or ip6tables-save), or null when it cannot be read. Asynchronous: a periodic check must not stall its thread. */
+export function iptablesSave(family: IpFamilyNumber): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(family === 4 ? 'iptables-save' : 'ip6tables-save', ['-t', 'filter'], { encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) =>
+      resolve(error ? null : stdout),
+    );
+  });
 }
 
 /** The names of the filter table's chains in this namespace (for finding what a crashed run left). */

@@ -1,7 +1,7 @@
 // The iptables rules that feed the L7 check: what they queue, how a verdict sticks to a flow,
 // fail-closed in block mode, and removal that mirrors installation.
 import { describe, expect, it } from 'vitest';
-import { L7_MARK, l7RemovalCommands, l7RestoreText, l7VerdictMark, type L7Scope } from '../../../src/agent/enforce/l7-rules.js';
+import { L7_MARK, l7RemovalCommands, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7Scope } from '../../../src/agent/enforce/l7-rules.js';
 
 const EXEC: L7Scope = { kind: 'exec', runId: '0a1b2c3d', jobInterface: 'rwh-0a1b2c3d' };
 const AGENT: L7Scope = { kind: 'agent', agentCgroup: 'runwall-agent' };
@@ -80,5 +80,40 @@ describe('l7VerdictMark', () => {
     expect(l7VerdictMark(0, 'deny')).toBe(L7_MARK.seen | L7_MARK.deny);
     expect(l7VerdictMark(0xffffffff, 'undecided')).toBe(0xf9ffffff);
     expect(l7VerdictMark(0x4000 | L7_MARK.deny, 'pass')).toBe(0x4000 | L7_MARK.seen | L7_MARK.pass);
+  });
+});
+
+describe('l7RulesIntact', () => {
+  const config = { scope: AGENT, queue: 19_999, mode: 'block' as const };
+  // What iptables-save printed after loading l7RestoreText(config) on this machine (iptables 1.8.9, nf_tables).
+  const SAVED = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:RWL7-agent - [0:0]
+:RWL7O-agent - [0:0]
+:RWL7S-agent - [0:0]
+-A FORWARD -p tcp -j RWL7-agent
+-A OUTPUT ! -o lo -p tcp -j RWL7O-agent
+-A RWL7-agent -m mark --mark 0x1000000/0x1000000 -g RWL7S-agent
+-A RWL7-agent -m connmark --mark 0x2000000/0x6000000 -j RETURN
+-A RWL7-agent -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset
+-A RWL7-agent -p tcp -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -m connbytes --connbytes 0:32 --connbytes-mode packets --connbytes-dir original -j NFQUEUE --queue-num 19999
+-A RWL7-agent -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --tcp-option 34 -j NFQUEUE --queue-num 19999
+-A RWL7O-agent -m cgroup --path runwall-agent -j RETURN
+-A RWL7O-agent -j RWL7-agent
+-A RWL7S-agent -j CONNMARK --save-mark --nfmask 0x6000000 --ctmask 0x6000000
+-A RWL7S-agent -j MARK --set-xmark 0x0/0x7000000
+-A RWL7S-agent -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset
+COMMIT
+`;
+
+  it('accepts the rules as loaded, and names what a tamperer flushed or deleted', () => {
+    expect(l7RulesIntact(SAVED, config)).toEqual({ intact: true });
+    const flushed = SAVED.split('\n').filter((line) => !line.startsWith('-A RWL7-agent ')).join('\n');
+    expect(l7RulesIntact(flushed, config)).toEqual({ intact: false, problem: 'iptables chain RWL7-agent holds 0 of its 5 rules' });
+    const unhooked = SAVED.replace('-A FORWARD -p tcp -j RWL7-agent\n', '');
+    expect(l7RulesIntact(unhooked, config)).toEqual({ intact: false, problem: 'the jump from FORWARD into RWL7-agent is gone' });
+    expect(l7RulesIntact('*filter\nCOMMIT\n', config)).toMatchObject({ intact: false });
   });
 });

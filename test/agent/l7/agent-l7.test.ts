@@ -42,8 +42,8 @@ function inContainer(container: Container, f: Fixture, script: string) {
 
 const tlsHits = (hits: readonly Hit[], host: string) => hits.filter((hit) => hit.kind === 'tls' && hit.host === host);
 
-async function l7Chains(internet: Internet): Promise<string> {
-  const listing = await internet.runInHost(['sh', '-c', 'iptables -S; ip6tables -S']);
+async function l7Chains(internet: Internet, families = 'iptables -S; ip6tables -S'): Promise<string> {
+  const listing = await internet.runInHost(['sh', '-c', families]);
   return listing.stdout.split('\n').filter((line) => line.includes('RWL7')).join('\n');
 }
 
@@ -85,6 +85,29 @@ describe('runwall agent: TLS SNI and HTTP Host checked against the policy', () =
     expect(fronted.reduce((sum, e) => sum + (e.count ?? 1), 0)).toBe(2);
     expect(fronted[0]?.rule.explanation).toBe('TLS to 198.51.100.10:443 named evil.test (SNI), which the policy does not allow; the address was admitted for allowed.test');
     expect(eventsOf(report, 'agent').find((e) => e.action === 'enforcing')?.message).toContain('TLS SNI / HTTP Host check on');
+  }, 120_000);
+
+  it('puts back its iptables rules when a root job flushes or unhooks them, and reports the tampering', async () => {
+    const f = fixture();
+    const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...f.flags], { cwd: REPO, timeoutMs: 30_000 });
+    expect(start.code).toBe(0);
+    const reportPath = join(f.dir, 'report.json');
+    try {
+      await internet.runInHost(['sh', '-c', 'iptables -F RWL7-agent && iptables -D FORWARD -p tcp -j RWL7-agent']);
+      expect(await l7Chains(internet, 'iptables -S')).not.toContain('-A RWL7-agent -m mark');
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(await l7Chains(internet, 'iptables -S')).toContain('-A RWL7-agent -m mark');
+      await internet.clearHits();
+      const after = await onRunner(internet, f, `${CHECK}\ncheck fronted ${FRONTED}`);
+      expect(statuses(after)['fronted']).not.toBe(0);
+      expect(tlsHits(await internet.hits(), 'evil.test')).toEqual([]);
+    } finally {
+      await internet.runInHost([...RUNWALL, 'agent', 'stop', '--report', reportPath, ...f.stateFlags], { cwd: REPO });
+    }
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
+    const tamper = eventsOf(report, 'agent').filter((e) => e.action === 'tamper');
+    expect(tamper.map((e) => e.message).join('\n')).toMatch(/iptables chain RWL7-agent holds 0 of its 5 rules \(IPv4\); the L7 check's rules were restored/);
+    expect(report.enforcement.failClosed).toBe(true);
   }, 120_000);
 
   it('killed in block mode, flows the check holds fail (fail closed) until `agent stop` removes its rules', async () => {

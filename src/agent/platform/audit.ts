@@ -21,6 +21,7 @@ import {
   AUDIT_GET,
   AUDIT_LIST_RULES,
   AUDIT_NLGRP_READLOG,
+  AUDIT_RECORD,
   AuditAssembler,
   decodeAuditRuleKey,
   decodeAuditStatus,
@@ -47,6 +48,9 @@ const REPLY_POLL_MS = 2;
 /** Records queued in the kernel before it drops (or, with a backlog wait, stalls the caller). */
 export const AUDIT_BACKLOG = 8192;
 let streamCount = 0;
+const LATIN1 = new TextDecoder('latin1');
+/** The records an exec or a socket call is read from (see interpretAuditEvent), and the end of an event. */
+const RECORDS_READ: ReadonlySet<number> = new Set([AUDIT_RECORD.SYSCALL, AUDIT_RECORD.EXECVE, AUDIT_RECORD.CWD, AUDIT_RECORD.SOCKADDR, AUDIT_RECORD.EOE]);
 
 /** Any runwall rule (`runwall-<pid>` and keys that extend it): its pid says whose. */
 export const RUNWALL_RULE_KEY = /^runwall-(\d+)(?:-|$)/;
@@ -233,8 +237,8 @@ export class AuditStream {
   #onDatagram(datagram: Uint8Array): void {
     const now = Date.now();
     for (const frame of splitNetlinkFrames(datagram).frames) {
-      if (frame.type < 1300 || frame.type >= 1400) continue; // not a kernel audit event record
-      const record = parseAuditRecord(frame.type, new TextDecoder('latin1').decode(frame.payload));
+      if (!RECORDS_READ.has(frame.type)) continue; // PATH, PROCTITLE (long), other subsystems' records: not needed
+      const record = parseAuditRecord(frame.type, LATIN1.decode(frame.payload));
       if (!record) continue;
       if (record.timeMs > this.#latestRecordMs) this.#latestRecordMs = record.timeMs;
       for (const records of this.#assembler.add(record, now)) this.#deliver(records);

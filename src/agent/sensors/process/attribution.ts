@@ -24,8 +24,12 @@ export interface SocketCall {
   readonly address: string;
   readonly port: number;
   readonly inJob: boolean;
-  /** The caller as it was when it made the call (a later exec does not change it). */
-  readonly ref: ProcessRef;
+  /**
+   * The caller as it was when it made the call (a later exec does not change
+   * it), or a function that builds it: most calls are never looked up, so the
+   * sensor describes them only when they are.
+   */
+  readonly ref: ProcessRef | (() => ProcessRef);
 }
 
 export interface SocketCallQuery {
@@ -93,7 +97,7 @@ export class SocketCallLog {
     }
     const calls = [...found.values()];
     const inJob = calls.filter((call) => call.inJob);
-    return (inJob.length > 0 ? inJob : calls).sort((a, b) => a.timeMs - b.timeMs || a.pid - b.pid).map((call) => call.ref);
+    return (inJob.length > 0 ? inJob : calls).sort((a, b) => a.timeMs - b.timeMs || a.pid - b.pid).map((call) => (typeof call.ref === 'function' ? call.ref() : call.ref));
   }
 
   #evict(nowMs: number): void {
@@ -117,12 +121,19 @@ export class SocketCallLog {
 /** Calls are stamped at entry; records of calls that took long to return may come after later ones. */
 const OUT_OF_ORDER_MS = 5_000;
 
-/** The process and its ancestry up to the job's root, as events carry it. */
-export function processRefOf(table: ProcessRegistry, record: ProcessRecord): ProcessRef {
+/**
+ * The process and its ancestry up to the job's root, as events carry it.
+ * `program` fixes what it ran (at the time of a call) when that may since have changed.
+ */
+export function processRefOf(
+  table: ProcessRegistry,
+  record: ProcessRecord,
+  program: { readonly exe: string | null; readonly argv: readonly string[] } = record,
+): ProcessRef {
   const ref: { -readonly [K in keyof ProcessRef]: ProcessRef[K] } = { pid: record.pid, ppid: record.ppid };
-  if (record.exe !== null) ref.exe = record.exe;
-  if (record.argv.length > 0) ref.argv = [...record.argv];
-  const name = toolName(record.exe, record.argv);
+  if (program.exe !== null) ref.exe = program.exe;
+  if (program.argv.length > 0) ref.argv = [...program.argv];
+  const name = toolName(program.exe, program.argv);
   if (name !== null) ref.name = name;
   ref.ancestry = table.ancestorsOf(record).map((ancestor) => {
     const entry: { pid: number; exe?: string; name?: string } = { pid: ancestor.pid };

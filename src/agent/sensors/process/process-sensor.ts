@@ -20,7 +20,7 @@
  * kernel, or locked) the sensor still runs on the connector alone, reading
  * /proc for what it can, and says so.
  */
-import type { ProcessEvent, UnsequencedEvent } from '../../../protocol/index.js';
+import type { ProcessEvent, ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
 import {
   AuditStream,
   ProcConnector,
@@ -101,20 +101,27 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
   let audit: AuditStream | null = null;
   const log = new SocketCallLog();
 
+  // exec scope: only what descends from runwall's own children can be the job; the rest of a busy
+  // machine is not even put in the table (agent scope watches it all).
+  const machineWide = scope.kind === 'agent';
+  const live = (pid: number): boolean => registry.record(pid)?.endMs === null;
+
   const onProcEvent = (event: ProcEvent): void => {
     switch (event.kind) {
       case 'fork':
-        if (event.childPid === event.childTgid) registry.fork(event.parentTgid, event.childTgid, wallMs(event.monotonicUs));
+        if (event.childPid !== event.childTgid) return; // a thread
+        if (machineWide || event.parentTgid === process.pid || live(event.parentTgid)) registry.fork(event.parentTgid, event.childTgid, wallMs(event.monotonicUs));
         return;
       case 'exec': {
+        if (!machineWide && !live(event.tgid)) return;
         const known = registry.record(event.tgid);
         const ppidHint = known && known.endMs === null ? null : readPpid(event.tgid);
         if (audit) {
           registry.execAnnounced(event.tgid, wallMs(event.monotonicUs), ppidHint);
         } else {
           // No audit: what /proc shows now is the best there is (often nothing for a short-lived process).
-          const live = readLiveDetails(event.tgid);
-          registry.execDetails({ ...(live ?? emptyDetails(event.tgid)), ppid: live?.ppid ?? ppidHint, timeMs: wallMs(event.monotonicUs) }, false);
+          const details = readLiveDetails(event.tgid);
+          registry.execDetails({ ...(details ?? emptyDetails(event.tgid)), ppid: details?.ppid ?? ppidHint, timeMs: wallMs(event.monotonicUs) }, false);
         }
         return;
       }
@@ -134,6 +141,7 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
     // have not been read yet (both sockets became readable at once), take them first.
     const known = registry.record(activity.pid);
     if (!known || (activity.kind === 'exec' && known.pendingExecs === 0)) connector.drainNow();
+    if (!machineWide && registry.record(activity.pid) === undefined) return;
     if (activity.kind === 'exec') {
       registry.execDetails(
         { pid: activity.pid, ppid: activity.ppid, exe: activity.exe, argv: activity.argv, cwd: activity.cwd, uid: activity.uid, comm: activity.comm, timeMs: activity.timeMs },
@@ -142,9 +150,14 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
       return;
     }
     const record = registry.record(activity.pid);
-    const ref = record
-      ? processRefOf(registry, record)
-      : { pid: activity.pid, ppid: activity.ppid, ...(activity.exe !== null ? { exe: activity.exe } : {}) };
+    let ref: ProcessRef | (() => ProcessRef);
+    if (record) {
+      const program = { exe: activity.exe ?? record.exe, argv: record.argv }; // what it ran at the call
+      let built: ProcessRef | null = null;
+      ref = () => (built ??= processRefOf(registry, record, program));
+    } else {
+      ref = { pid: activity.pid, ppid: activity.ppid, ...(activity.exe !== null ? { exe: activity.exe } : {}) };
+    }
     log.add({ pid: activity.pid, timeMs: activity.timeMs, address: activity.address, port: activity.port, inJob: record?.role === 'job', ref });
   };
 

@@ -6,8 +6,9 @@
  * its client over loopback. Seeding goes through the store in-process (the
  * same ingest code, without HTTP) to keep the bench short.
  *
- * Knobs: RUNWALL_BENCH_SERVER_RUNS (100000), RUNWALL_BENCH_SERVER_EVENTS_PER_RUN (10),
- * RUNWALL_BENCH_SERVER_PG=0 skips PostgreSQL.
+ * Knobs: RUNWALL_BENCH_SERVER_RUNS (100000), RUNWALL_BENCH_SERVER_PG_RUNS (25000: seeding
+ * PostgreSQL run by run takes minutes on a busy 2-core machine), RUNWALL_BENCH_SERVER_EVENTS_PER_RUN
+ * (10), RUNWALL_BENCH_SERVER_PG=0 skips PostgreSQL.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -318,7 +319,8 @@ export async function runServerBench(log: Log = defaultLog): Promise<BenchRow[]>
       const url = /RUNWALL_PG_URL=(\S+)/.exec(stdout)?.[1];
       if (!pgDir || !url) throw new Error(`pg-start.sh printed no cluster: ${stdout}`);
       try {
-        rows.push(...(await benchDatabase('PostgreSQL', { kind: 'postgres', url }, url, dir, runs, perRun, log)));
+        const pgRuns = envInt('RUNWALL_BENCH_SERVER_PG_RUNS', 25_000);
+        rows.push(...(await benchDatabase('PostgreSQL', { kind: 'postgres', url }, url, dir, pgRuns, perRun, log)));
       } finally {
         await execFileAsync(join(REPO, 'scripts/pg-stop.sh'), [pgDir], { timeout: 60_000 });
       }

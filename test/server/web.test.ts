@@ -86,6 +86,7 @@ describe('web app in Chromium', () => {
     const first = await page.locator('#runs tbody tr').first().getAttribute('data-run');
     expect(first).toBe('attack-1');
     expect(await page.locator('#runs tbody tr').count()).toBe(50);
+    await page.screenshot({ path: join(tmpdir(), 'runwall-web-runs.png') });
     await page.click('text=Next page');
     await page.waitForFunction(() => document.querySelector('.pager .muted')?.textContent === 'Page 2');
     expect(await page.locator('#runs tbody tr').count()).toBe(14);

@@ -1,18 +1,19 @@
 /**
  * Which process caused a `dns`, `connection` or `http` event. Pure.
  *
- * How exact it is: audit reports every connect()/sendto()/sendmsg() to an
- * IPv4/IPv6 address with the caller's pid and the destination address and
- * port, stamped with the time the call was made — but not the source port,
+ * How exact it is: audit reports every connect() to an IPv4/IPv6 address with
+ * the caller's pid and the destination address and port, stamped with the
+ * time the call was made — but not the source port,
  * which is what the firewall's log (NFLOG) has. So an event is joined to the
  * calls made to its destination (address and port; DNS: port 53) in a short
  * window around the event's time. One calling process: the attribution is
  * exact. Several different processes reaching the same destination within
  * the window (or a folded event whose attempts came from several processes):
  * all of them are put on the event as `processCandidates`, nothing is guessed.
- * No call: the event has no process (the call's record was lost, or a
- * blocking connect to a destination that drops packets has not returned yet:
- * audit reports a call when it returns).
+ * No call: the event has no process (UDP sent without connect(), as musl's
+ * resolver and ping do: runwall does not audit every packet; the call's record
+ * was lost; or a blocking connect to a destination that drops packets has not
+ * returned yet: audit reports a call when it returns).
  */
 import type { ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
 import type { ProcessRecord, ProcessRegistry } from './process-table.js';

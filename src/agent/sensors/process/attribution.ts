@@ -146,14 +146,28 @@ export function processRefOf(
   return ref;
 }
 
-/** How far around an event's time its calls are looked for (ms before, after). */
+/**
+ * How far around an event's time its calls are looked for (ms before, after):
+ * first close by, then, when nothing is there (a loaded machine delays the
+ * event), wider. The close window keeps an earlier, unrelated caller of the
+ * same destination from making a clear case ambiguous.
+ */
 export const ATTRIBUTION_WINDOWS = {
-  /** The query is sent right before the resolver sees it. */
-  dns: { beforeMs: 1_000, afterMs: 100 },
+  /** The query is sent right after the connect, and the resolver sees it a moment later. */
+  dns: [
+    { beforeMs: 200, afterMs: 100 },
+    { beforeMs: 2_000, afterMs: 100 },
+  ],
   /** The event carries the first packet's time; folded attempts follow within the fold window (500 ms). */
-  connection: { beforeMs: 1_000, afterMs: 700 },
+  connection: [
+    { beforeMs: 200, afterMs: 700 },
+    { beforeMs: 2_000, afterMs: 700 },
+  ],
   /** A TLS ClientHello may come long after the connect. */
-  http: { beforeMs: 10_000, afterMs: 100 },
+  http: [
+    { beforeMs: 1_000, afterMs: 100 },
+    { beforeMs: 10_000, afterMs: 100 },
+  ],
 } as const;
 
 /** Fills `process` (or `processCandidates`) on network events; completes a `process` that has only a pid. */
@@ -162,14 +176,15 @@ export function attributeEvent(event: UnsequencedEvent, log: SocketCallLog, tabl
   if (event.process !== undefined || event.processCandidates !== undefined) return completeProcess(event, table);
   const timeMs = Date.parse(event.time);
   if (Number.isNaN(timeMs)) return event;
-  const window = ATTRIBUTION_WINDOWS[event.kind];
-  const query: SocketCallQuery =
-    event.kind === 'dns'
-      ? { address: null, port: 53, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs }
-      : { address: event.destination, port: event.port ?? 0, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs };
-  const candidates = log.find(query);
-  if (candidates.length === 1) return { ...event, process: candidates[0]! };
-  if (candidates.length > 1) return { ...event, processCandidates: candidates };
+  for (const window of ATTRIBUTION_WINDOWS[event.kind]) {
+    const query: SocketCallQuery =
+      event.kind === 'dns'
+        ? { address: null, port: 53, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs }
+        : { address: event.destination, port: event.port ?? 0, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs };
+    const candidates = log.find(query);
+    if (candidates.length === 1) return { ...event, process: candidates[0]! };
+    if (candidates.length > 1) return { ...event, processCandidates: candidates };
+  }
   return event;
 }
 

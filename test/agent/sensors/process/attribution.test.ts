@@ -45,6 +45,27 @@ describe('attribution', () => {
     expect(event.processCandidates?.map((p) => p.pid)).toEqual([11, 10]);
   });
 
+  it('a caller right before the event wins over an earlier, unrelated one; an earlier one alone still counts', () => {
+    const log = new SocketCallLog();
+    log.add(call(20, '/usr/bin/dig', '100.64.0.1', 53, T - 900));
+    log.add(call(21, '/usr/bin/python3', '100.64.0.1', 53, T - 3));
+    const dns = (timeMs: number): UnsequencedEvent => ({
+      kind: 'dns',
+      time: new Date(timeMs).toISOString(),
+      name: 'evil.test',
+      qtype: 'A',
+      transport: 'udp',
+      client: '100.64.0.2:5353',
+      verdict: 'blocked',
+      rule: { source: 'default-deny', explanation: 'x' },
+      rcode: 'NXDOMAIN',
+      answers: [],
+      admitted: [],
+    });
+    expect(attributeEvent(dns(T), log, table).process?.pid).toBe(21);
+    expect(attributeEvent(dns(T - 500), log, table).process?.pid).toBe(20);
+  });
+
   it('calls outside the window, to another port, or by processes outside the job (when job ones exist) do not count', () => {
     const log = new SocketCallLog();
     log.add(call(9, '/usr/bin/old', '198.51.100.11', 443, T - 5_000));

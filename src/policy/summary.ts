@@ -54,7 +54,7 @@ function compareDestinations(a: DestinationSummary, b: DestinationSummary): numb
 /**
  * One destination per (name-or-address, port, protocol, verdict) from
  * connection and http events, plus DNS names the job never connected to;
- * verdict counts over all events (a folded connection event counts `count` times).
+ * verdict counts over all events (a folded connection or http event counts `count` times).
  */
 export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
   const groups = new Map<string, Group>();
@@ -100,8 +100,9 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
     } else if (event.kind === 'http') {
       const name = httpHostName(event.host);
       reachedNames.add(name);
-      add(name, event.port, 'tcp', event.verdict, 1, [displayAddress(event.destination)], event.process, eventChains(event));
-      tally(event.verdict, 1);
+      const count = event.count ?? 1;
+      add(name, event.port, 'tcp', event.verdict, count, [displayAddress(event.destination)], event.process, eventChains(event));
+      tally(event.verdict, count);
     } else if (event.kind === 'dns') {
       tally(event.verdict, 1);
     } else if (event.kind === 'detection') {

@@ -99,4 +99,15 @@ describe('summarizeEvents', () => {
       'allowed b.test',
     ]);
   });
+
+  it('a folded http event (200 identical TLS flows) counts as many times as it folded', () => {
+    const folded = { ...http({ host: 'www.allowed.test', destination: '198.51.100.12', port: 443, verdict: 'allowed' }), count: 200 };
+    const fronted = { ...http({ host: 'evil.test', destination: '198.51.100.10', port: 443, verdict: 'blocked' }), count: 2 };
+    const summary = summarizeEvents([folded, fronted]);
+    expect(summary.counts).toMatchObject({ allowed: 200, blocked: 2 });
+    expect(summary.destinations.map((d) => [d.name, d.count])).toEqual([
+      ['evil.test', 2],
+      ['www.allowed.test', 200],
+    ]);
+  });
 });

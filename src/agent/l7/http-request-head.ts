@@ -35,6 +35,8 @@ export const HTTP_METHODS: readonly string[] = [
   'UNLOCK',
   'REPORT',
   'SEARCH',
+  // HTTP/2 with prior knowledge: its names are in HPACK frames runwall does not read, so it is judged as HTTP without a name.
+  'PRI',
 ];
 const METHOD_PREFIXES = HTTP_METHODS.map((method) => `${method} `);
 

@@ -86,6 +86,10 @@ describe('classifyStreamStart', () => {
     expect(classifyStreamStart(text('SET key value\r\n'), false)).toEqual({ kind: 'other' });
   });
 
+  it('judges HTTP/2 with prior knowledge as HTTP without a name (its names are in frames runwall does not read)', () => {
+    expect(classifyStreamStart(text('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), false)).toMatchObject({ kind: 'http', host: null, targetHost: null, problem: { code: 'RW_HTTP_MALFORMED' } });
+  });
+
   it('waits on a prefix that may still become TLS or HTTP', () => {
     expect(classifyStreamStart(text('GE'), false)).toEqual({ kind: 'need-more' });
     expect(classifyStreamStart(Uint8Array.of(22, 3), false)).toEqual({ kind: 'need-more' });

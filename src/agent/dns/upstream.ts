@@ -18,8 +18,10 @@ export interface UpstreamRequest {
   readonly questionEnd: number;
   /** performance.now() after which the request fails as timed out. */
   deadline: number;
-  /** Set when the request was sent again after its TCP connection closed (only once). */
+  /** Set when the request was sent again (after its TCP connection closed, or a lost UDP datagram), only once. */
   resent: boolean;
+  /** UDP: performance.now() after which the datagram is sent once more, in case it or its answer was lost. */
+  retryAt?: number;
   answered(response: Uint8Array): void;
   failed(reason: string, timedOut: boolean): void;
 }
@@ -85,6 +87,11 @@ export class PendingTable {
     }
   }
 
+  /** Requests still waiting, with their ids. */
+  waiting(): IterableIterator<[number, UpstreamRequest]> {
+    return this.entries.entries();
+  }
+
   drain(): UpstreamRequest[] {
     const all = [...this.entries.values()];
     this.entries.clear();
@@ -101,6 +108,9 @@ export interface UpstreamAddress {
   readonly address: string;
   readonly port: number;
 }
+
+/** How long a UDP query waits for its answer before it is sent once more. */
+const UDP_RETRY_MS = 400;
 
 /** One UDP socket connected to the upstream: the kernel drops datagrams from anyone else. */
 export class UdpUpstream {
@@ -143,11 +153,19 @@ export class UdpUpstream {
     const id = this.table.add(request);
     if (id === null) return false;
     writeId(request.message, id);
+    request.retryAt = performance.now() + Math.min(UDP_RETRY_MS, (request.deadline - performance.now()) / 3);
     this.socket.send(request.message);
     return true;
   }
 
   expire(now: number): void {
+    // A burst can overflow a socket buffer on either side: like a stub resolver, send a
+    // datagram that got no answer once more before giving up on it.
+    for (const [, request] of this.table.waiting()) {
+      if (request.resent || request.retryAt === undefined || request.retryAt > now || request.deadline <= now) continue;
+      request.resent = true;
+      this.socket.send(request.message);
+    }
     this.table.expire(now, `no answer from upstream ${describe(this.upstream)} over UDP in time`);
   }
 

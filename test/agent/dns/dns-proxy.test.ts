@@ -61,6 +61,7 @@ function concurrentAddress(index: number): string {
 }
 
 let flakyTcpDrops = 0;
+let lossyUdpSeen = 0;
 
 function respond(query: Buffer, question: SeenQuestion): Uint8Array[] | 'close' {
   const { name } = question;
@@ -83,6 +84,10 @@ function respond(query: Buffer, question: SeenQuestion): Uint8Array[] | 'close' 
     return question.transport === 'udp' ? [answerWith(query, [], { truncated: true })] : [answerWith(query, bigAnswers(name))];
   }
   if (name === 'slow.allowed.test') return [];
+  if (name === 'lossy.allowed.test' && question.transport === 'udp') {
+    // The first datagram is lost (as in a burst that overflows a buffer); the resent one is answered.
+    return lossyUdpSeen++ === 0 ? [] : [answerWith(query, [{ type: 'A', name, ttl: 5, data: '198.51.100.41' }])];
+  }
   if (name === 'flaky.allowed.test') {
     // The first TCP connection is dropped under the query; the next one answers.
     if (question.transport === 'tcp' && flakyTcpDrops++ === 0) return 'close';
@@ -302,6 +307,12 @@ describe('DnsProxy', () => {
     const exchange = await gate.exchangeFor('slow.allowed.test');
     expect(exchange).toMatchObject({ forwarded: true, rcode: 'SERVFAIL', response: null, error: { code: 'RW_DNS_UPSTREAM_FAILED' } });
     expect(proxy.stats().upstreamTimeouts).toBe(timeoutsBefore + 1);
+  });
+
+  it('sends a UDP query once more when its first datagram got no answer, within the timeout', async () => {
+    const answer = await askUdp(port4, packetQuery(12, 'lossy.allowed.test', 'A'));
+    expect(aRecords(answer)).toEqual(['198.51.100.41']);
+    expect(lossyUdpSeen).toBe(2);
   });
 
   it('ignores upstream replies with a wrong id or a wrong question', async () => {

@@ -31,12 +31,24 @@ export const AUDIT_PERM = { EXEC: 1, WRITE: 2, READ: 4, ATTR: 8 } as const;
 /** The OBJ_PID record: the target of ptrace and kill. */
 const AUDIT_OBJ_PID = 1318;
 
-/** Keys: `<base>-ptrace`, `<base>-vm`, `<base>-signal`, `<base>-guard-<n>`, `<base>-mem-<pid>`. */
+/** Keys: `<base>-ptrace`, `<base>-vm`, `<base>-signal`, `<base>-file-<id>` (watchFileId), `<base>-mem-<pid>`. */
 export function detectKeyBase(pid: number): string {
   return `runwall-${pid}-detect`;
 }
 
 export const DETECT_KEY = /^runwall-(\d+)-detect(?:-|$)/;
+
+/**
+ * The id of a watched file in its rule's key: the same path gets the same id
+ * in every runwall process, so a write reported under another runwall's
+ * watch (audit keeps the first matching rule's key) is still recognised.
+ * FNV-1a (32 bits) of the path's UTF-8 bytes, 8 hex digits.
+ */
+export function watchFileId(path: string): string {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(path)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash.toString(16).padStart(8, '0');
+}
 
 /** The syscall rules: always ptrace attach/seize and process_vm_*; signals only when there is an agent to protect. */
 export function detectSyscallRules(arch: number, base: string, agentPid: number | null): AuditRuleSpec[] {
@@ -107,7 +119,7 @@ export interface DetectAuditActor {
 
 export type DetectAuditActivity =
   | (DetectAuditActor & { readonly kind: 'memory'; readonly method: 'proc-mem' | 'ptrace-attach' | 'ptrace-seize' | 'process_vm_readv' | 'process_vm_writev'; readonly targetPid: number; readonly targetComm: string | null })
-  | (DetectAuditActor & { readonly kind: 'watch'; readonly index: number; readonly operation: 'write' | FileSyscall })
+  | (DetectAuditActor & { readonly kind: 'watch'; readonly fileId: string; readonly operation: 'write' | FileSyscall })
   | (DetectAuditActor & { readonly kind: 'agent-signal'; readonly targetPid: number; readonly signal: number });
 
 function integer(raw: string | undefined, radix = 10): number | null {
@@ -127,8 +139,8 @@ export function interpretDetectAuditEvent(records: readonly AuditRecord[], base:
   if (key === null) return null;
   // Audit tags an event with the first matching rule's key only: with two runwall processes on the
   // machine, a ptrace may carry the other's key. Rules that mean the same for every instance
-  // (ptrace, process_vm_*, a given pid's memory) are accepted under any detector key.
-  const shared = /^runwall-\d+-detect-(ptrace|vm|mem-\d+)$/.exec(key);
+  // (ptrace, process_vm_*, a given pid's memory, a given file) are accepted under any detector key.
+  const shared = /^runwall-\d+-detect-(ptrace|vm|mem-\d+|file-[0-9a-f]{8})$/.exec(key);
   if (!shared && !key.startsWith(`${base}-`)) return null;
   const pid = integer(f.get('pid'));
   const ppid = integer(f.get('ppid'));
@@ -169,7 +181,7 @@ export function interpretDetectAuditEvent(records: readonly AuditRecord[], base:
   }
   const mem = /^mem-(\d+)$/.exec(suffix);
   if (mem) return { ...actor, kind: 'memory', method: 'proc-mem', targetPid: Number(mem[1]), targetComm: objectComm };
-  const guard = /^guard-(\d+)$/.exec(suffix);
-  if (guard) return { ...actor, kind: 'watch', index: Number(guard[1]), operation: FILE_SYSCALLS[arch]?.[number] ?? 'write' };
+  const file = /^file-([0-9a-f]{8})$/.exec(suffix);
+  if (file) return { ...actor, kind: 'watch', fileId: file[1]!, operation: FILE_SYSCALLS[arch]?.[number] ?? 'write' };
   return null;
 }

@@ -21,6 +21,8 @@ export interface Libc {
   /** Reads into `into` in place; the value is the datagram's length (with MSG_TRUNC, its full length). */
   recv(fd: number, into: Uint8Array, flags: number): SysResult;
   close(fd: number): SysResult;
+  /** flock(2) on a descriptor Node opened: advisory, released when the process dies. */
+  flock(fd: number, operation: number): SysResult;
 }
 
 export interface Libnftables {
@@ -52,6 +54,9 @@ export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const NFT_CTX_OUTPUT_JSON = 1 << 4;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(koffi.os.errno).map(([name, value]) => [value, name]));
 
@@ -83,6 +88,7 @@ export function libc(): Libc {
   const send = lib.func('intptr_t send(int fd, const void *buf, size_t len, int flags)');
   const recv = lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
   const close = lib.func('int close(int fd)');
+  const flock = lib.func('int flock(int fd, int operation)');
   libcCache = {
     socket: (domain, type, protocol) => sys(socket(domain, type, protocol)),
     bind: (fd, address) => sys(bind(fd, address, address.byteLength)),
@@ -90,6 +96,7 @@ export function libc(): Libc {
     send: (fd, data, flags) => sys(send(fd, data, data.byteLength, flags)),
     recv: (fd, into, flags) => sys(recv(fd, into, into.byteLength, flags)),
     close: (fd) => sys(close(fd)),
+    flock: (fd, operation) => sys(flock(fd, operation)),
   };
   return libcCache;
 }

@@ -1,7 +1,8 @@
 /**
  * agent/platform: the only code in runwall that touches the kernel directly:
  * libnftables in-process, the NFLOG reader, network namespaces and links, cgroup v2,
- * fanotify (file changes by handle and name).
+ * fanotify (file changes by handle and name), audit (one reader per process,
+ * shared by the process sensor and the detector).
  */
 export { Nftables } from './nftables.js';
 export { decodeNflogMessages, type NflogDecodeError, type NflogDecoded, type NflogPacket, type NflogProtocol } from './nflog-message.js';
@@ -14,6 +15,8 @@ export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToC
 export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
 export { AuditStream, auditArch, type AuditStreamProblem } from './audit.js';
 export type { AuditActivity, AuditExec, AuditSocketCall } from './audit-message.js';
+export { DetectAuditStream, type DetectAuditOptions } from './audit-detect.js';
+export { watchFileId, type DetectAuditActivity } from './audit-detect-message.js';
 export { ProcConnector, type ProcConnectorProblem } from './proc-connector.js';
 export { shellExitCode, type ProcEvent } from './proc-connector-message.js';
 export { acceptForwardFor, forwardPolicyDrops } from './iptables.js';

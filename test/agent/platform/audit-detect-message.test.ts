@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AUDIT_ARCH, parseAuditRecord, type AuditRecord } from '../../../src/agent/platform/audit-message.js';
-import { AUDIT_PERM, detectSyscallRules, encodeWatchRule, interpretDetectAuditEvent } from '../../../src/agent/platform/audit-detect-message.js';
+import { AUDIT_PERM, detectSyscallRules, encodeWatchRule, interpretDetectAuditEvent, watchFileId } from '../../../src/agent/platform/audit-detect-message.js';
 
 const BASE = 'runwall-42-detect';
 const hex = (text: string) => Buffer.from(text).toString('hex').toUpperCase();
@@ -29,6 +29,18 @@ describe('detector audit rules', () => {
         const rule = encodeWatchRule(path, perm, `${BASE}-guard-1`);
         expect(Buffer.from(rule.subarray(1040)).toString()).toBe(`${path}${BASE}-guard-1`);
         expect(new DataView(rule.buffer).getUint32(12 + 256 + 256 + 4, true)).toBe(perm);
+      }),
+    );
+  });
+
+  it('a watched file has the same 8-hex-digit id in every runwall process, and different paths differ (property)', () => {
+    expect(watchFileId('/etc/hosts')).toMatch(/^[0-9a-f]{8}$/);
+    expect(watchFileId('/etc/hosts')).toBe(watchFileId('/etc/hosts'));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.stringMatching(/^\/[a-z0-9._-]{1,12}(\/[a-z0-9._-]{1,12}){0,2}$/), { minLength: 2, maxLength: 2 }), ([a, b]) => {
+        expect(watchFileId(a!)).toMatch(/^[0-9a-f]{8}$/);
+        // 32 bits: two distinct short paths colliding would be a 1-in-4-billion event, not a flaky test.
+        expect(watchFileId(a!)).not.toBe(watchFileId(b!));
       }),
     );
   });
@@ -62,13 +74,16 @@ describe('interpreting detector audit events', () => {
   it('a /proc/PID/mem open and a guarded-file rename come back by key', () => {
     const mem = interpretDetectAuditEvent(event([[1300, `arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=1 a2=80000 ppid=1 pid=9 comm="python3" exe="/usr/bin/python3" key="${BASE}-mem-30279"`], [1302, 'item=0 name="/proc/30279/mem" nametype=NORMAL']]), BASE);
     expect(mem).toMatchObject({ kind: 'memory', method: 'proc-mem', targetPid: 30279, pid: 9 });
-    const rename = interpretDetectAuditEvent(event([[1300, `arch=c000003e syscall=82 success=yes exit=0 ppid=1 pid=9 comm="sed" exe="/usr/bin/sed" key="${BASE}-guard-1"`]]), BASE);
-    expect(rename).toMatchObject({ kind: 'watch', index: 1, operation: 'rename' });
+    const id = watchFileId('/etc/hosts');
+    const rename = interpretDetectAuditEvent(event([[1300, `arch=c000003e syscall=82 success=yes exit=0 ppid=1 pid=9 comm="sed" exe="/usr/bin/sed" key="${BASE}-file-${id}"`]]), BASE);
+    expect(rename).toMatchObject({ kind: 'watch', fileId: id, operation: 'rename' });
   });
 
-  it("another runwall's ptrace rule counts (audit keeps only the first key); its guarded-file indexes do not", () => {
+  it("another runwall's ptrace rule and file watch count (audit keeps only the first key); its signal rule does not", () => {
     expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=101 success=yes a0=10 a1=1 ppid=1 pid=2 key="runwall-43-detect-ptrace"']]), BASE)).toMatchObject({ method: 'ptrace-attach', targetPid: 1 });
-    expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=257 success=yes ppid=1 pid=2 key="runwall-43-detect-guard-0"']]), BASE)).toBeNull();
+    const id = watchFileId('/etc/passwd');
+    expect(interpretDetectAuditEvent(event([[1300, `arch=c000003e syscall=257 success=yes ppid=1 pid=2 key="runwall-43-detect-file-${id}"`]]), BASE)).toMatchObject({ kind: 'watch', fileId: id, operation: 'write' });
+    expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=62 success=yes a0=5 a1=9 ppid=1 pid=2 key="runwall-43-detect-signal"']]), BASE)).toBeNull();
     expect(interpretDetectAuditEvent(event([[1300, 'arch=c000003e syscall=59 success=yes ppid=1 pid=2 key=(null)']]), BASE)).toBeNull();
     expect(interpretDetectAuditEvent(event([[1327, 'proctitle=6C73']]), BASE)).toBeNull();
   });

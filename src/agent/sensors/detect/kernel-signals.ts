@@ -5,8 +5,7 @@
  * the agent. This file decides what to watch; platform/ does the watching.
  */
 import { GUARDED_FILES } from '../../../detect/index.js';
-import { DetectAuditStream } from '../../platform/audit-detect.js';
-import type { DetectAuditActivity } from '../../platform/audit-detect-message.js';
+import { DetectAuditStream, watchFileId, type DetectAuditActivity } from '../../platform/index.js';
 import type { SensorScope } from '../sensor.js';
 
 export type KernelSignal =
@@ -24,7 +23,8 @@ export function guardedWatchPaths(): readonly string[] {
 }
 
 export class KernelSignals {
-  readonly #guarded: string[] = [];
+  /** Watched files by id (watchFileId of the path runwall reaches), as the job knows them. */
+  readonly #guarded = new Map<string, string>();
 
   private constructor(
     private readonly stream: DetectAuditStream,
@@ -43,9 +43,8 @@ export class KernelSignals {
 
   /** Watches `path` (as runwall reaches it) and reports changes under the name `shownAs` (as the job knows it). */
   async watchFile(path: string, shownAs: string): Promise<void> {
-    const index = this.#guarded.length;
-    this.#guarded.push(shownAs);
-    await this.stream.watchFile(index, path);
+    this.#guarded.set(watchFileId(path), shownAs);
+    await this.stream.watchFile(path);
   }
 
   async watchMemory(pid: number, innerPid: number | null): Promise<void> {
@@ -67,7 +66,8 @@ export class KernelSignals {
         this.onSignal({ ...actor, kind: 'memory', method: activity.method, targetPid: activity.targetPid, targetComm: activity.targetComm, succeeded: activity.succeeded });
         return;
       case 'watch': {
-        const path = this.#guarded[activity.index];
+        // Another runwall's watch of a file this one does not watch is not ours.
+        const path = this.#guarded.get(activity.fileId);
         // A refused open changed nothing.
         if (path !== undefined && activity.succeeded) this.onSignal({ ...actor, kind: 'guarded-file', path, operation: activity.operation });
         return;

@@ -105,7 +105,9 @@ async function networkRows(chosen: ReadonlySet<Section>, failures: string[]): Pr
 async function main(): Promise<number> {
   const startedAt = new Date();
   const loadBefore = loadavg();
-  log(`runwall from ${runwallCommand().how}; ${cpus().length} cores; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  // Once: a source file edited while the bench runs must not change what the header says was measured.
+  const runwall = runwallCommand();
+  log(`runwall from ${runwall.how}; ${cpus().length} cores; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
   const chosen = parseSectionList(process.env['RUNWALL_BENCH_ONLY']);
   const failures: string[] = [];
   const measured: BenchRow[] = await networkRows(chosen, failures);
@@ -117,7 +119,7 @@ async function main(): Promise<number> {
 
   const loadAfter = loadavg();
   const seconds = (performance.now() - began) / 1000;
-  const header = `runwall bench, ${startedAt.toISOString()}: ${cpus().length} cores, kernel ${release()}, node ${process.version}; runwall from ${runwallCommand().how}; load average ${loadBefore[0]?.toFixed(2)} at start, ${loadAfter[0]?.toFixed(2)} at end; ${seconds.toFixed(0)} s`;
+  const header = `runwall bench, ${startedAt.toISOString()}: ${cpus().length} cores, kernel ${release()}, node ${process.version}; runwall from ${runwall.how}; load average ${loadBefore[0]?.toFixed(2)} at start, ${loadAfter[0]?.toFixed(2)} at end; ${seconds.toFixed(0)} s`;
   process.stdout.write(`\n${header}\n\n${formatTable(rows)}\n\n${goalSummary(rows)}${failures.length > 0 ? `; not measured: ${failures.join(', ')}` : ''}\n`);
 
   mkdirSync(OUT_DIR, { recursive: true });
@@ -128,7 +130,7 @@ async function main(): Promise<number> {
       {
         startedAt: startedAt.toISOString(),
         seconds,
-        runwall: { version: packageVersion, from: runwallCommand().how },
+        runwall: { version: packageVersion, from: runwall.how },
         machine: { cores: cpus().length, kernel: release(), node: process.version, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
         failures,
         rows: rows.map((row) => ({ ...row, status: goalStatus(row) })),

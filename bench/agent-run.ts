@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchEnv } from './bench-env.js';
 import { REPO } from './bench-env.js';
-import { runChecked } from './processes.js';
+import { runChecked, sleep } from './processes.js';
 
 /** Where the agent listens on loopback (AGENT_LOOPBACK_RESOLVER in src/agent). */
 export const AGENT_RESOLVER = '127.0.0.153';
@@ -21,7 +21,7 @@ export interface AgentStatusFigures {
 export interface RunningAgent extends AgentStatusFigures {
   /** Wall time of `runwall agent start` (it returns once the agent enforces). */
   readonly startWallMs: number;
-  /** Stops it (`runwall agent stop`); resolves to that command's wall time. */
+  /** Stops it (`runwall agent stop`); resolves to that command's wall time. If that fails the agent is killed and cleaned up after, and the error thrown. */
   stop(): Promise<number>;
 }
 
@@ -55,11 +55,28 @@ export async function startAgent(env: BenchEnv, options: { upstream: string; all
     await stop().catch(() => undefined);
     throw error;
   }
+  let status: AgentStatusFigures;
   try {
-    const status = parseAgentStatus((await runChecked([...env.runwall.argv, 'agent', 'status', ...stateFlags], inHost)).stdout);
-    return { ...status, startWallMs: started.wallMs, stop };
+    status = parseAgentStatus((await runChecked([...env.runwall.argv, 'agent', 'status', ...stateFlags], inHost)).stdout);
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
   }
+  const pid = status.pid;
+  /** A stop that fails may leave the agent running, its rules in force: kill it and let `agent stop` clean up after it. */
+  const stopOrKill = async (): Promise<number> => {
+    try {
+      return await stop();
+    } catch (error) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      await sleep(200);
+      await stop().catch(() => undefined);
+      throw error;
+    }
+  };
+  return { ...status, startWallMs: started.wallMs, stop: stopOrKill };
 }

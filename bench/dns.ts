@@ -197,6 +197,17 @@ function agentMemoryRow(runs: readonly AgentMemory[]): BenchRow {
   });
 }
 
+function stopFailureRow(upstream: Upstream, proxied: Partial<Record<QueryPath, DnsFigures>>, error: unknown): BenchRow {
+  const queries = Object.values(proxied).reduce((sum, figures) => sum + (figures?.completed ?? 0), 0);
+  const message = (error instanceof Error ? error.message : String(error)).slice(0, 300);
+  return benchRow({
+    name: `dns: \`runwall agent stop\` after ${queries.toLocaleString('en-US')} queries (${upstream.label})`,
+    value: Number.NaN,
+    unit: '',
+    note: `failed: ${message}`,
+  });
+}
+
 async function measureDirect(env: BenchEnv, upstream: Upstream, files: Readonly<Record<QueryPath, string>>, log: (line: string) => void, when: string): Promise<Partial<Record<QueryPath, DnsFigures>>> {
   const figures: Partial<Record<QueryPath, DnsFigures>> = {};
   for (const path of upstream.paths) {
@@ -210,6 +221,7 @@ export async function runDnsBench(env: BenchEnv, log: (line: string) => void): P
   const files: Readonly<Record<QueryPath, string>> = { allowed: queryFile(env, 'allowed'), denied: queryFile(env, 'denied') };
   const rows: BenchRow[] = [];
   const memory: AgentMemory[] = [];
+  const stopFailures: BenchRow[] = [];
   for (const upstream of UPSTREAMS) {
     const before = await measureDirect(env, upstream, files, log, 'before');
     const forwarded: Partial<Record<QueryPath, DnsFigures>> = {};
@@ -230,7 +242,8 @@ export async function runDnsBench(env: BenchEnv, log: (line: string) => void): P
       const queries = upstream.paths.reduce((sum, path) => sum + (proxied[path]?.completed ?? 0), 0);
       if (peak !== undefined && queries > 0) memory.push({ idleRssBytes: agent.rssBytes, peakRssBytes: peak, queries });
     } finally {
-      await agent.stop();
+      // A stop that fails is runwall's failure, not the bench's: the figures measured stand, and the failure is a row.
+      stopFailures.push(...(await agent.stop().then(() => [], (error: unknown) => [stopFailureRow(upstream, proxied, error)])));
     }
     const after = await measureDirect(env, upstream, files, log, 'after');
     for (const path of upstream.paths) {
@@ -239,5 +252,5 @@ export async function runDnsBench(env: BenchEnv, log: (line: string) => void): P
     }
   }
   if (memory.length > 0) rows.push(agentMemoryRow(memory));
-  return { rows };
+  return { rows: [...rows, ...stopFailures] };
 }

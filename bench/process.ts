@@ -8,12 +8,15 @@
  *     with argv and cwd in the kernel, and this process reading both streams
  *     on a 2-core machine);
  *   - execs recorded with their argv (goal: every one);
- *   - the sensor's own CPU time per exec;
+ *   - the sensor's own CPU time per exec, alone and with the detector (both
+ *     read audit through one reader: the detector must not add a second parse
+ *     of every exec's records);
  *   - start-up (audit rules, connector, the /proc scan of the machine).
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { EventPipeline } from '../src/agent/pipeline/event-pipeline.js';
+import { startDetectSensor } from '../src/agent/sensors/detect/detect-sensor.js';
 import { startProcessSensor } from '../src/agent/sensors/process/index.js';
 import { resolvePolicy } from '../src/policy/index.js';
 import type { RunEvent } from '../src/protocol/index.js';
@@ -58,23 +61,26 @@ interface SensorRun {
   readonly problems: number;
 }
 
-async function withSensor(): Promise<SensorRun> {
+async function withSensor(detector: boolean): Promise<SensorRun> {
   const pipeline = new EventPipeline();
   const events: RunEvent[] = [];
   pipeline.subscribe((event) => events.push(event));
   const started = performance.now();
-  const sensor = await startProcessSensor({
+  const context = {
     pipeline,
     // No agent process to leave out: the job is this process's child, and must count as the job.
-    scope: { kind: 'agent', agentPid: 0 },
+    scope: { kind: 'agent', agentPid: 0 } as const,
     policy: resolvePolicy({ flags: {}, defaults: { dnsUpstream: '127.0.0.1' } }),
     workspace: null,
-    shared: new Map(),
-  });
+    shared: new Map<string, unknown>(),
+  };
+  const sensor = await startProcessSensor(context);
   if (!sensor) throw new Error('the process sensor did not start');
   const startMs = performance.now() - started;
+  const detect = detector ? await startDetectSensor(context) : null;
   const cpu = process.cpuUsage();
   const jobMs = await runJob();
+  await detect?.stop();
   await sensor.stop();
   const used = process.cpuUsage(cpu);
   const seen = new Set<string>();
@@ -88,9 +94,11 @@ async function withSensor(): Promise<SensorRun> {
 export async function runProcessBench(): Promise<BenchRow[]> {
   const plain: number[] = [];
   const watched: SensorRun[] = [];
+  const withDetector: SensorRun[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     plain.push(await runJob());
-    watched.push(await withSensor());
+    watched.push(await withSensor(false));
+    withDetector.push(await withSensor(true));
   }
   const problems = Math.max(...watched.map((r) => r.problems));
   return [
@@ -114,6 +122,14 @@ export async function runProcessBench(): Promise<BenchRow[]> {
       value: median(watched.map((r) => r.cpuUsPerExec)),
       unit: 'µs',
       note: 'this process (user + system) while the job ran, divided by its execs; the machine’s other execs are handled too',
+    }),
+    benchRow({
+      name: 'process: sensor CPU per exec, with the detector too',
+      value: median(withDetector.map((r) => r.cpuUsPerExec)),
+      unit: 'µs',
+      baseline: median(watched.map((r) => r.cpuUsPerExec)),
+      note: 'both read audit through one reader, records routed by rule key before parsing; baseline: the process sensor alone',
+      goal: { on: 'ratio', bound: 'at-most', limit: 1.2 },
     }),
     benchRow({
       name: 'process: sensor start',

@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 /** The `runwall` command. Each subcommand lives in its own `*-command.ts` and registers itself here. */
 import { Command, CommanderError } from 'commander';
-import { registerAgentCommand } from './agent-command.js';
-import { registerExecCommand } from './exec-command.js';
-import { registerReportCommand } from './report-command.js';
-import { registerServerCommand } from './server-command.js';
 import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
 
 const program = new Command('runwall')
@@ -14,11 +10,20 @@ const program = new Command('runwall')
   .showHelpAfterError(false)
   .enablePositionalOptions();
 
-// Subcommands register here (one line each).
-registerExecCommand(program);
-registerReportCommand(program);
-registerAgentCommand(program);
-registerServerCommand(program);
+/**
+ * Subcommands register here (one line each). Each is loaded only when it is the one asked for
+ * (all of them for help): loading the server's database drivers costs `runwall exec` and
+ * `runwall agent start` hundreds of milliseconds before they can enforce anything.
+ */
+const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
+  exec: async () => (await import('./exec-command.js')).registerExecCommand,
+  report: async () => (await import('./report-command.js')).registerReportCommand,
+  agent: async () => (await import('./agent-command.js')).registerAgentCommand,
+  server: async () => (await import('./server-command.js')).registerServerCommand,
+};
+const asked = process.argv[2];
+const wanted = asked === '--version' || asked === '-V' ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
+for (const name of wanted) (await COMMANDS[name]!())(program);
 
 try {
   await program.parseAsync(process.argv);

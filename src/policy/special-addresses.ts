@@ -6,7 +6,7 @@
  * (DNS rebinding). Such addresses are reachable only through an explicit
  * IP/CIDR allowed-endpoints entry.
  */
-import { cidrContains } from './ip.js';
+import { networkContains, parseCidr, parseIp, type IpNetwork } from './ip.js';
 
 const SPECIAL_NETWORKS: readonly { readonly cidr: string; readonly what: string }[] = [
   { cidr: '0.0.0.0/8', what: 'an unspecified ("this network") address' },
@@ -21,10 +21,19 @@ const SPECIAL_NETWORKS: readonly { readonly cidr: string; readonly what: string 
   { cidr: 'fd00:ec2::254/128', what: 'the AWS IPv6 metadata service' },
 ];
 
+// Parsed once: this runs for every address of every DNS answer.
+const PARSED: readonly { readonly network: IpNetwork; readonly what: string }[] = SPECIAL_NETWORKS.map(({ cidr, what }) => {
+  const parsed = parseCidr(cidr);
+  if ('problem' in parsed) throw new Error(`special network ${cidr} ${parsed.problem}`);
+  return { network: parsed.network, what };
+});
+
 /** Why this address may not be admitted from DNS, or null when it may. */
 export function specialAddressReason(ip: string): string | null {
-  for (const network of SPECIAL_NETWORKS) {
-    if (cidrContains(network.cidr, ip)) return `${ip} is ${network.what}`;
+  const address = parseIp(ip);
+  if (address === null) return null;
+  for (const { network, what } of PARSED) {
+    if (networkContains(network, address)) return `${ip} is ${what}`;
   }
   return null;
 }

@@ -7,8 +7,17 @@ import { RunwallError } from './errors.js';
 import { RunEvent } from './events.js';
 import { RunReport } from './report.js';
 
-const reportChecker = TypeCompiler.Compile(RunReport);
-const eventChecker = TypeCompiler.Compile(RunEvent);
+// Compiled on first use: compiling costs ~100 ms, which every `runwall` start would pay otherwise.
+let reportCompiled: ReturnType<typeof TypeCompiler.Compile<typeof RunReport>> | null = null;
+let eventCompiled: ReturnType<typeof TypeCompiler.Compile<typeof RunEvent>> | null = null;
+const reportChecker = {
+  Check: (value: unknown): value is RunReport => (reportCompiled ??= TypeCompiler.Compile(RunReport)).Check(value),
+  Errors: (value: unknown) => (reportCompiled ??= TypeCompiler.Compile(RunReport)).Errors(value),
+};
+const eventChecker = {
+  Check: (value: unknown): value is RunEvent => (eventCompiled ??= TypeCompiler.Compile(RunEvent)).Check(value),
+  Errors: (value: unknown) => (eventCompiled ??= TypeCompiler.Compile(RunEvent)).Errors(value),
+};
 
 export interface SchemaProblem {
   readonly path: string;

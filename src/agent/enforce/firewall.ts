@@ -50,7 +50,9 @@ export class Firewall {
       const key = `${a.ip} ${a.port}`;
       const until = now + timeoutSeconds * 1000;
       const current = this.#expiry.get(key);
-      if (current !== undefined && current >= until - 1000) continue;
+      // Refresh only when the element would run out within the new TTL plus half the grace: under
+      // repeated queries for one name this re-admits an address every few seconds, not every answer.
+      if (current !== undefined && current >= until - (this.#graceSeconds * 1000) / 2) continue;
       batch.push({ family: a.family, ip: a.ip, port: a.port, timeoutSeconds, refresh: current !== undefined && current > now });
       this.#expiry.set(key, until);
     }

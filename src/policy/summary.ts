@@ -104,7 +104,7 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
       add(name, event.port, 'tcp', event.verdict, count, [displayAddress(event.destination)], event.process, eventChains(event));
       tally(event.verdict, count);
     } else if (event.kind === 'dns') {
-      tally(event.verdict, 1);
+      tally(event.verdict, event.count ?? 1);
     } else if (event.kind === 'detection') {
       counts.detections += 1;
     }
@@ -114,7 +114,7 @@ export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
     const name = normalizeQueryName(event.name);
     if (reachedNames.has(name)) continue;
     const answers = event.answers.filter((answer) => canonicalIp(answer.data) !== null).map((answer) => displayAddress(answer.data));
-    add(name, null, 'dns', event.verdict, 1, answers, event.process, eventChains(event));
+    add(name, null, 'dns', event.verdict, event.count ?? 1, answers, event.process, eventChains(event));
   }
 
   const destinations: DestinationSummary[] = [...groups.values()].map((group) => ({

@@ -110,6 +110,8 @@ export const DnsEvent = Type.Object(
     answers: Type.Array(DnsAnswer),
     /** Addresses admitted to the firewall for this answer, `ip:port`. */
     admitted: Type.Array(Type.String()),
+    /** How many identical exchanges this event stands for (repeats folded; absent: 1). Answers and admissions are the first one's. */
+    count: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { $id: 'DnsEvent' },
 );

@@ -110,4 +110,16 @@ describe('summarizeEvents', () => {
       ['www.allowed.test', 200],
     ]);
   });
+
+  it('a folded dns event (499 repeats of one query) counts as many times as it folded', () => {
+    const first = dns({ name: 'only-dns.test', verdict: 'allowed', answers: ['198.51.100.20'] });
+    const repeats = { ...dns({ name: 'only-dns.test', verdict: 'allowed', answers: ['198.51.100.20'] }), count: 499 };
+    const refused = { ...dns({ name: 'evil.test', verdict: 'blocked', rcode: 'NXDOMAIN' }), count: 7 };
+    const summary = summarizeEvents([first, repeats, refused]);
+    expect(summary.counts).toMatchObject({ events: 3, allowed: 500, blocked: 7 });
+    expect(summary.destinations.map((d) => [d.name, d.protocol, d.count])).toEqual([
+      ['evil.test', 'dns', 7],
+      ['only-dns.test', 'dns', 500],
+    ]);
+  });
 });

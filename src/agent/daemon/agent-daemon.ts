@@ -19,6 +19,7 @@ import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
+import { writeReportFile } from '../report/write-report-file.js';
 import { startSensors } from '../sensors/start-sensors.js';
 import { STEPS_KEY } from '../steps/step-sensor.js';
 import { StepTracker } from '../steps/step-tracker.js';
@@ -279,7 +280,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems, ...sensors.problems] },
         events,
       });
-      writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o644 });
+      await writeReportFile(reportPath, report);
       await exporter?.close();
       rmSync(statePath(paths), { force: true });
       return report;

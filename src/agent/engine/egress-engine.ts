@@ -15,6 +15,7 @@ import type { EventPipeline } from '../pipeline/event-pipeline.js';
 import { NflogReader, type NflogPacket } from '../platform/index.js';
 import { AddressBook } from './address-book.js';
 import { ConnectionFolder, connectionFromPacket } from './connection-events.js';
+import { DnsFolder } from './dns-folder.js';
 import { HeldEvents } from './held-events.js';
 
 export interface EngineProblem {
@@ -38,6 +39,8 @@ export interface EgressEngineOptions {
   readonly foldWindowMs?: number;
   /** How long DNS events wait before they go out, so the process that asked can be attributed (default 200 ms). */
   readonly dnsHoldMs?: number;
+  /** Identical DNS exchanges within this window after the first fold into one event with a count (default 2000 ms; 0: no folding). */
+  readonly dnsFoldWindowMs?: number;
   readonly tamperCheckMs?: number;
 }
 
@@ -60,6 +63,7 @@ export class EgressEngine {
   readonly #firewall: Firewall;
   readonly #folder: ConnectionFolder;
   readonly #dnsHold: HeldEvents<UnsequencedEvent>;
+  readonly #dnsFolder: DnsFolder;
   /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
   readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
   readonly #admitted = new Map<string, string[]>();
@@ -76,6 +80,7 @@ export class EgressEngine {
     this.#firewall = options.firewall;
     this.#folder = new ConnectionFolder(options.foldWindowMs ?? 500, (event) => this.#pipeline.emit(event));
     this.#dnsHold = new HeldEvents(options.dnsHoldMs ?? 200, (event) => this.#pipeline.emit(event));
+    this.#dnsFolder = new DnsFolder(options.dnsFoldWindowMs ?? 2000, (event) => this.#dnsHold.add(event as UnsequencedEvent));
   }
 
   /** Table first, then the network, then the sensors: nothing flows before it is governed. */
@@ -266,7 +271,7 @@ export class EgressEngine {
         admitted,
       };
     }
-    this.#dnsHold.add(event as UnsequencedEvent);
+    this.#dnsFolder.add(event);
   }
 
   /** Stops the sensors and removes the table; what was pending is flushed to the pipeline first. */
@@ -282,6 +287,7 @@ export class EgressEngine {
     await this.#nflog?.close();
     this.#nflog = null;
     this.#folder.flush();
+    this.#dnsFolder.flush();
     this.#dnsHold.flush();
     if (!options.keepTable) this.#firewall.remove();
   }

@@ -3,7 +3,7 @@
  * network, PID and mount namespaces, under a policy enforced from the host
  * side, with a run report at the end.
  */
-import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { constants as osConstants, hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { compilePolicy, type JobPlan } from '../../policy/index.js';
@@ -16,6 +16,7 @@ import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
+import { writeReportFile } from '../report/write-report-file.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
 import { DROPPED_CAPABILITIES } from '../sandbox/sandbox-plan.js';
 import { startSensors } from '../sensors/start-sensors.js';
@@ -62,13 +63,9 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function writeAtomically(path: string, text: string): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, text, { mode: 0o644 });
-  renameSync(temporary, path);
-}
-
+const T0 = Date.now(); const tr = (m: string) => process.stderr.write(`TRACE +${Date.now() - T0} ${m}\n`);
 export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
+  tr('runExec');
   requireRoot('runwall exec');
   requireTools(['ip', 'nsenter', 'unshare', 'setpriv', 'mount', 'sh']);
   cgroup2Root();
@@ -89,6 +86,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     });
   }
 
+  tr('const compiled = compilePolicy(request.p');
   const compiled = compilePolicy(request.policy);
   const sandbox = ExecSandbox.reserve();
   const plan = sandbox.plan;
@@ -108,6 +106,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     { graceSeconds: request.ttlGraceSeconds },
   );
 
+  tr('let engine: EgressEngine;');
   let engine: EgressEngine;
   try {
     engine = await EgressEngine.start({
@@ -132,6 +131,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     if (error instanceof RunwallError) throw error;
     throw new RunwallError('RW_SETUP_FAILED', `could not set up the sandbox: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
   }
+  tr('pipeline.emit({');
   pipeline.emit({
     kind: 'agent',
     time: new Date().toISOString(),
@@ -139,6 +139,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}, TLS SNI / HTTP Host check ${request.l7 === 'off' ? 'off' : `on (NFQUEUE ${plan.nflogGroup})`}`,
   });
 
+  tr('sandbox.createCgroup();');
   sandbox.createCgroup();
   const sensors = await startSensors({
     pipeline,
@@ -151,8 +152,11 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const { code, signal } = request.workflow ? await runWorkflow(request, request.workflow.plan, sandbox, pipeline) : await runCommand(request, sandbox, pipeline);
   const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
 
+  tr('await sensors.stop();');
   await sensors.stop();
+  tr('await engine.stop();');
   await engine.stop();
+  tr('const failures = await sandbox.teardown(');
   const failures = await sandbox.teardown();
   for (const failure of failures) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
@@ -161,6 +165,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const problems = [...engine.problems, ...sensors.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
   pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
 
+  tr('const ci = ciFromEnvironment');
   const ci = ciFromEnvironment(process.env);
   const report = buildReport({
     run: {
@@ -185,7 +190,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     },
     events,
   });
-  if (request.reportPath) writeAtomically(request.reportPath, JSON.stringify(report, null, 2) + '\n');
+  if (request.reportPath) await writeReportFile(request.reportPath, report);
   await exporter?.close();
   return { exitCode, report };
 }
@@ -194,6 +199,7 @@ type JobExit = { code: number | null; signal: NodeJS.Signals | null };
 
 /** The one command of a plain `runwall exec`, with signals forwarded to it. */
 async function runCommand(request: ExecRequest, sandbox: ExecSandbox, pipeline: EventPipeline): Promise<JobExit> {
+  tr('spawn');
   const child = sandbox.spawnJob({
     command: request.command,
     args: request.args,

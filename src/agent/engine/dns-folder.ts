@@ -1,0 +1,79 @@
+/**
+ * Folds repeated DNS exchanges so a job resolving one name thousands of times
+ * makes a handful of events, not thousands (memory and report size stay bounded).
+ */
+import type { DnsEvent } from '../../protocol/index.js';
+
+export type DnsDraft = Omit<DnsEvent, 'seq'>;
+
+/** The client's address without its port: each query of a resolver library comes from a fresh port. */
+export function clientAddress(client: string): string {
+  const colon = client.lastIndexOf(':');
+  if (colon < 0) return client;
+  // `[v6]:port` or `v4:port`; a bare v6 address without brackets has no port to strip.
+  if (client.startsWith('[') || client.indexOf(':') === colon) return client.slice(0, colon);
+  return client;
+}
+
+/**
+ * What makes two exchanges the same: known before emit (the asking process is
+ * attributed at emit time, so the client address stands in for it).
+ */
+export function dnsFoldKey(event: DnsDraft): string {
+  return JSON.stringify([
+    event.name,
+    event.qtype,
+    event.transport,
+    event.verdict,
+    event.rcode,
+    clientAddress(event.client),
+    event.rule.source,
+    event.rule.entry ?? '',
+    event.error?.code ?? '',
+  ]);
+}
+
+/**
+ * The first exchange of a kind goes out at once (the events stream stays
+ * prompt); repeats within `windowMs` after it are counted and go out as one
+ * event with `count` when the window closes, keeping the first repeat's time,
+ * answers and admissions. The next exchange after that opens a new window.
+ */
+export class DnsFolder {
+  readonly #open = new Map<string, { timer: NodeJS.Timeout; repeat: DnsDraft | null; count: number }>();
+  readonly #windowMs: number;
+  readonly #emit: (event: DnsDraft) => void;
+
+  constructor(windowMs: number, emit: (event: DnsDraft) => void) {
+    this.#windowMs = windowMs;
+    this.#emit = emit;
+  }
+
+  add(event: DnsDraft): void {
+    const key = dnsFoldKey(event);
+    const open = this.#open.get(key);
+    if (open) {
+      if (open.repeat === null) open.repeat = event;
+      open.count += event.count ?? 1;
+      return;
+    }
+    this.#emit(event);
+    if (this.#windowMs <= 0) return;
+    const timer = setTimeout(() => this.#close(key), this.#windowMs);
+    timer.unref();
+    this.#open.set(key, { timer, repeat: null, count: 0 });
+  }
+
+  /** Emits every folded repeat now (at stop). */
+  flush(): void {
+    for (const key of [...this.#open.keys()]) this.#close(key);
+  }
+
+  #close(key: string): void {
+    const open = this.#open.get(key);
+    if (!open) return;
+    this.#open.delete(key);
+    clearTimeout(open.timer);
+    if (open.repeat !== null) this.#emit({ ...open.repeat, count: open.count });
+  }
+}

@@ -63,9 +63,7 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-const T0 = Date.now(); const tr = (m: string) => process.stderr.write(`TRACE +${Date.now() - T0} ${m}\n`);
 export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
-  tr('runExec');
   requireRoot('runwall exec');
   requireTools(['ip', 'nsenter', 'unshare', 'setpriv', 'mount', 'sh']);
   cgroup2Root();
@@ -86,7 +84,6 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     });
   }
 
-  tr('const compiled = compilePolicy(request.p');
   const compiled = compilePolicy(request.policy);
   const sandbox = ExecSandbox.reserve();
   const plan = sandbox.plan;
@@ -106,7 +103,6 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     { graceSeconds: request.ttlGraceSeconds },
   );
 
-  tr('let engine: EgressEngine;');
   let engine: EgressEngine;
   try {
     engine = await EgressEngine.start({
@@ -131,7 +127,6 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     if (error instanceof RunwallError) throw error;
     throw new RunwallError('RW_SETUP_FAILED', `could not set up the sandbox: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
   }
-  tr('pipeline.emit({');
   pipeline.emit({
     kind: 'agent',
     time: new Date().toISOString(),
@@ -139,7 +134,6 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     message: `${request.policy.egressPolicy} mode: table inet ${plan.table}, resolver ${plan.host4}:53, job namespace ${plan.netns}, TLS SNI / HTTP Host check ${request.l7 === 'off' ? 'off' : `on (NFQUEUE ${plan.nflogGroup})`}`,
   });
 
-  tr('sandbox.createCgroup();');
   sandbox.createCgroup();
   const sensors = await startSensors({
     pipeline,
@@ -152,11 +146,8 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const { code, signal } = request.workflow ? await runWorkflow(request, request.workflow.plan, sandbox, pipeline) : await runCommand(request, sandbox, pipeline);
   const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
 
-  tr('await sensors.stop();');
   await sensors.stop();
-  tr('await engine.stop();');
   await engine.stop();
-  tr('const failures = await sandbox.teardown(');
   const failures = await sandbox.teardown();
   for (const failure of failures) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });
@@ -165,7 +156,6 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const problems = [...engine.problems, ...sensors.problems, ...failures.map((message) => ({ code: 'RW_SETUP_FAILED', message, time: new Date().toISOString() }))];
   pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
 
-  tr('const ci = ciFromEnvironment');
   const ci = ciFromEnvironment(process.env);
   const report = buildReport({
     run: {
@@ -199,7 +189,6 @@ type JobExit = { code: number | null; signal: NodeJS.Signals | null };
 
 /** The one command of a plain `runwall exec`, with signals forwarded to it. */
 async function runCommand(request: ExecRequest, sandbox: ExecSandbox, pipeline: EventPipeline): Promise<JobExit> {
-  tr('spawn');
   const child = sandbox.spawnJob({
     command: request.command,
     args: request.args,

@@ -3,7 +3,6 @@
  * network, PID and mount namespaces, under a policy enforced from the host
  * side, with a run report at the end.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { constants as osConstants, hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { compilePolicy, type JobPlan } from '../../policy/index.js';
@@ -14,7 +13,7 @@ import { Firewall } from '../enforce/firewall.js';
 import { policyNetworks } from '../enforce/ruleset.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
-import { Nftables, cgroup2Root } from '../platform/index.js';
+import { Nftables, cgroup2Root, childPids } from '../platform/index.js';
 import { buildReport, ciFromEnvironment } from '../report/build-report.js';
 import { writeReportFile } from '../report/write-report-file.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
@@ -48,20 +47,6 @@ export interface ExecOutcome {
 }
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-
-/** The PID-1 trampoline of the job is the child of the `unshare` process we spawned. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((text) => text.trim() !== '')
-        .map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
 
 export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   requireRoot('runwall exec');
@@ -199,7 +184,7 @@ async function runCommand(request: ExecRequest, sandbox: ExecSandbox, pipeline: 
   const forward = (signal: NodeJS.Signals): void => {
     // A terminal already sends ^C to the whole foreground group, the job included.
     if (signal === 'SIGINT' && process.stdin.isTTY) return;
-    for (const pid of child.pid ? childrenOf(child.pid) : []) {
+    for (const pid of child.pid ? childPids(child.pid) : []) {
       try {
         process.kill(pid, signal);
       } catch {

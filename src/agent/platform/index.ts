@@ -34,3 +34,4 @@ export {
   type FanotifyDecoded,
   type FanotifyEvent,
 } from './fanotify-event.js';
+export { childPids } from './proc-children.js';

@@ -14,10 +14,10 @@
  * $GITHUB_ENV and $GITHUB_PATH, is handed over only inside the sandbox.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunwallError } from '../../protocol/index.js';
-import { netnsPath } from '../platform/index.js';
+import { childPids, netnsPath } from '../platform/index.js';
 import type { ExecSandbox } from './exec-sandbox.js';
 import { capabilityArgument } from './sandbox-plan.js';
 
@@ -57,20 +57,6 @@ function tool(name: string): string {
     }
   }
   throw new RunwallError('RW_PLATFORM_MISSING', `${name} is not installed in ${TOOL_DIRS.join(', ')}`);
-}
-
-/** Children of a process, from /proc (every thread's list). */
-export function childPids(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((text) => text.trim() !== '')
-        .map(Number),
-    );
-  } catch {
-    return [];
-  }
 }
 
 function pidNamespace(pid: number | 'self'): string | null {

@@ -14,12 +14,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Detector, DOWNLOADERS, NETWORK_RELAYS, isOneOf, isRunnerProcess, isShell, programDescriptor, type DetectionDraft, type DetectorInput, type ProcessFacts, type Relay } from '../../../detect/index.js';
 import type { RunEvent } from '../../../protocol/index.js';
-import { cgroupOfPid } from '../../platform/index.js';
+import { cgroupOfPid, childPids } from '../../platform/index.js';
 import { STATE_DIR } from '../../sandbox/exec-sandbox.js';
 import type { Sensor, SensorContext } from '../sensor.js';
 import { KernelSignals, type KernelSignal } from './kernel-signals.js';
 import { describeDescriptor, type LinkTarget, type SocketEntry } from './proc-net.js';
-import { alive, childrenOf, fdLink, fdLinks, innermostPid, procFacts, socketTable } from './proc-inspect.js';
+import { alive, fdLink, fdLinks, innermostPid, procFacts, socketTable } from './proc-inspect.js';
 import { factsOf, factsOfRef, processTableOf, type ProcessInfo, type ProcessTable } from './process-view.js';
 
 /** A shell may wire its descriptors to the network after it starts (`exec 0<>/dev/tcp/…`): look again, this much later. */
@@ -252,7 +252,7 @@ export class DetectSensor implements Sensor {
       if (link?.kind === 'socket') unixSocket = true; // network sockets are caught directly; the rest are unix
     }
     if (pipes.size === 0 && !unixSocket) return null;
-    const candidates = shell.ppid === null ? [] : [...childrenOf(shell.ppid).filter((pid) => pid !== shell.pid).map((pid) => ({ pid, via: 'pipe' as const })), { pid: shell.ppid, via: 'socketpair' as const }];
+    const candidates = shell.ppid === null ? [] : [...childPids(shell.ppid).filter((pid) => pid !== shell.pid).map((pid) => ({ pid, via: 'pipe' as const })), { pid: shell.ppid, via: 'socketpair' as const }];
     for (const { pid, via } of candidates) {
       const facts = this.#facts(pid);
       if (!facts || !isOneOf(facts, NETWORK_RELAYS)) continue;
@@ -313,7 +313,7 @@ export class DetectSensor implements Sensor {
   #holderOfPipe(reader: ProcessFacts, inode: number): number | null {
     let current: ProcessFacts | null = reader;
     for (let up = 0; up < 3 && current && current.ppid !== null; up++) {
-      for (const pid of childrenOf(current.ppid)) {
+      for (const pid of childPids(current.ppid)) {
         if (pid === current.pid) continue;
         if ([...fdLinks(pid).values()].some((l) => l.kind === 'pipe' && l.inode === inode)) return pid;
       }

@@ -52,19 +52,6 @@ export function socketTable(pid: number): Map<number, SocketEntry> {
   return table;
 }
 
-export function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((text) => text.trim() !== '')
-        .map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
-
 export function alive(pid: number): boolean {
   try {
     readFileSync(`/proc/${pid}/stat`);

@@ -6,30 +6,9 @@
  */
 import type { AncestorFacts, ProcessFacts } from '../../../detect/index.js';
 import type { ProcessRef } from '../../../protocol/index.js';
+import { PROCESS_TABLE_KEY, type ProcessInfo, type ProcessTable } from '../process/index.js';
 
-export interface ProcessInfo {
-  readonly pid: number;
-  readonly ppid: number;
-  readonly exe: string | null;
-  readonly argv: readonly string[];
-  readonly cwd: string | null;
-  readonly uid: number | null;
-  readonly startTime: string;
-  readonly endTime: string | null;
-  readonly exitCode: number | null;
-  readonly cgroup: string | null;
-  readonly inJob: boolean;
-}
-
-export interface ProcessTable {
-  get(pid: number): ProcessInfo | undefined;
-  /** Nearest first, up to the job's root (or pid 1). */
-  ancestry(pid: number): readonly ProcessInfo[];
-  onExec(listener: (info: ProcessInfo) => void): () => void;
-  onExit(listener: (info: ProcessInfo) => void): () => void;
-}
-
-export const PROCESS_TABLE_KEY = 'processes';
+export type { ProcessInfo, ProcessTable };
 
 /** The table if the process sensor published one that has the expected shape. */
 export function processTableOf(shared: ReadonlyMap<string, unknown>): ProcessTable | null {

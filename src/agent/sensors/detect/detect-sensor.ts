@@ -40,7 +40,7 @@ const MAX_PIPE_HOPS = 3;
  * would be a way around the detection.
  */
 const INSPECTION_WINDOW_MS = 100;
-const INSPECTION_INLINE_MS = 10;
+const INSPECTION_INLINE_MS = 50;
 const INSPECTION_SLICE_MS = 5;
 const INSPECTION_QUEUE_LIMIT = 20_000;
 
@@ -273,14 +273,15 @@ export class DetectSensor implements Sensor {
     const fd = programDescriptor(interpreter);
     if (fd === null) return;
     const link = fdLink(interpreter.pid, fd);
-    if (link?.kind !== 'pipe') return;
+    // null: the interpreter is already gone (a short script, or a look delayed under load): judge it by its siblings below.
+    if (link !== null && link.kind !== 'pipe') return;
     const time = new Date().toISOString();
-    const writer = this.#pipeWriter(interpreter, link.inode);
+    const writer = link === null ? null : this.#pipeWriter(interpreter, link.inode);
     if (writer) {
       this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer, fd, verified: true } });
       return;
     }
-    // The writer may have finished and exited before we looked: a downloader started beside the interpreter just before.
+    // The writer (or the interpreter) may have finished before we looked: a downloader started beside the interpreter just before.
     if (interpreter.ppid === null) return;
     const now = Date.now();
     const sibling = (this.#recent.get(interpreter.ppid) ?? []).find(

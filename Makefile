@@ -14,8 +14,11 @@ build: deps
 typecheck: deps
 	npx tsc -p tsconfig.test.json
 
+# The plain closing line ('N passed, N failed') is for CI, which reads it; the exit status is vitest's.
 test: build typecheck
-	npx vitest run
+	@npx vitest run --reporter=default --reporter=json --outputFile=.vitest-results.json; status=$$?; \
+	  node -e "const r=require('./.vitest-results.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed')" || true; \
+	  exit $$status
 
 demo: build
 	./scripts/demo.sh

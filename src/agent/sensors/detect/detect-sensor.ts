@@ -269,7 +269,7 @@ export class DetectSensor implements Sensor {
   }
 
   /** An interpreter reading its program from a pipe: who fills the pipe? */
-  #inspectProgramSource(interpreter: ProcessFacts): void {
+  #inspectProgramSource(interpreter: ProcessFacts, retry = true): void {
     const fd = programDescriptor(interpreter);
     if (fd === null) return;
     const link = fdLink(interpreter.pid, fd);
@@ -287,7 +287,12 @@ export class DetectSensor implements Sensor {
     const sibling = (this.#recent.get(interpreter.ppid) ?? []).find(
       (info) => info.pid !== interpreter.pid && isOneOf(info, DOWNLOADERS) && Math.abs(now - Date.parse(info.startTime)) <= RECENT_SIBLING_MS,
     );
-    if (sibling) this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer: factsOf(sibling, this.table), fd, verified: false } });
+    if (sibling) {
+      this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer: factsOf(sibling, this.table), fd, verified: false } });
+    } else if (retry) {
+      // The downloader's exec may reach us after the interpreter's (two sensors, one loaded machine): look once more.
+      this.#later(300, () => this.#queueInspection(() => this.#inspectProgramSource(interpreter, false)));
+    }
   }
 
   /** The downloader at the head of the pipe chain into `reader` (following `| tee |`-style hops), or the last writer found. */

@@ -40,6 +40,11 @@ export class HeldEvents<E> {
   }
 
   #release(nowMs: number): void {
-    while (this.#queue.length > 0 && this.#queue[0]!.dueMs <= nowMs) this.emit(this.#queue.shift()!.event);
+    // One splice per release, not a shift per event: shift is O(n) and the queue holds every
+    // query of the last hold window (thousands under load).
+    let due = 0;
+    while (due < this.#queue.length && this.#queue[due]!.dueMs <= nowMs) due += 1;
+    if (due === 0) return;
+    for (const { event } of this.#queue.splice(0, due)) this.emit(event);
   }
 }

@@ -6,6 +6,7 @@
 import type { CompiledPolicy } from '../../policy/index.js';
 import type { ConnectionEvent, RuleRef, Verdict } from '../../protocol/index.js';
 import { LOG_PREFIX } from '../enforce/ruleset.js';
+import { WindowFolder } from './window-folder.js';
 import type { NflogPacket } from '../platform/index.js';
 
 export type ConnectionDraft = Omit<ConnectionEvent, 'seq'>;
@@ -101,42 +102,9 @@ export function connectionFromPacket(
   return event;
 }
 
-/**
- * Folds repeats of one flow attempt (same verdict, protocol, destination, port)
- * seen within `windowMs` into one event with a count: a blocked client retrying
- * makes one line, not hundreds. The first sighting waits at most `windowMs`.
- */
-export class ConnectionFolder {
-  readonly #pending = new Map<string, { event: ConnectionDraft; timer: NodeJS.Timeout }>();
-  readonly #windowMs: number;
-  readonly #emit: (event: ConnectionDraft) => void;
-
+/** Repeats of one flow attempt (same verdict, protocol, destination, port) folded per window. */
+export class ConnectionFolder extends WindowFolder<ConnectionDraft> {
   constructor(windowMs: number, emit: (event: ConnectionDraft) => void) {
-    this.#windowMs = windowMs;
-    this.#emit = emit;
-  }
-
-  add(event: ConnectionDraft): void {
-    const key = `${event.verdict} ${event.protocol} ${event.destination} ${event.port ?? ''}`;
-    const pending = this.#pending.get(key);
-    if (pending) {
-      pending.event = { ...pending.event, count: pending.event.count + event.count };
-      return;
-    }
-    const timer = setTimeout(() => this.#release(key), this.#windowMs);
-    timer.unref();
-    this.#pending.set(key, { event, timer });
-  }
-
-  #release(key: string): void {
-    const pending = this.#pending.get(key);
-    if (!pending) return;
-    this.#pending.delete(key);
-    clearTimeout(pending.timer);
-    this.#emit(pending.event);
-  }
-
-  flush(): void {
-    for (const key of [...this.#pending.keys()]) this.#release(key);
+    super(windowMs, (event) => `${event.verdict} ${event.protocol} ${event.destination} ${event.port ?? ''}`, emit);
   }
 }

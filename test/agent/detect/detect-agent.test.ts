@@ -25,9 +25,10 @@ describe('signals to the agent', () => {
     const start = await internet.runInHost([...RUNWALL, 'agent', 'start', '--allowed-endpoints', 'allowed.test', ...flags], { cwd: REPO, timeoutMs: 30_000 });
     expect(start.code, start.stderr).toBe(0);
     const status = JSON.parse((await internet.runInHost([...RUNWALL, 'agent', 'status', ...flags.slice(0, 2)], { cwd: REPO })).stdout) as { pid: number };
-    const sent = await internet.runInHost(['sh', '-c', `/usr/bin/kill -0 ${status.pid} && /usr/bin/kill -CONT ${status.pid} && echo sent`]);
+    // Three rounds, then time for audit to deliver on a loaded machine before the agent stops.
+    const sent = await internet.runInHost(['sh', '-c', `for i in 1 2 3; do /usr/bin/kill -0 ${status.pid} && /usr/bin/kill -CONT ${status.pid} || exit 1; sleep 0.3; done; echo sent`]);
     expect(sent.stdout).toContain('sent');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     const reportPath = join(dir, 'report.json');
     const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', '--report', reportPath, ...flags.slice(0, 2)], { cwd: REPO, timeoutMs: 30_000 });
     expect(stop.code, stop.stderr).toBe(0);

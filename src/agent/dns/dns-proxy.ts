@@ -67,7 +67,7 @@ export interface DnsProxyOptions {
   readonly listen: readonly { readonly address: string; readonly port: number }[];
   readonly upstream: { readonly address: string; readonly port: number };
   readonly gate: DnsGate;
-  /** Default 2000; then SERVFAIL to the client. Also bounds how long the gate may take over an answer. */
+  /** Default 4000; then SERVFAIL to the client. Also bounds how long the gate may take over an answer. */
   readonly upstreamTimeoutMs?: number;
   /** Default 256; idle TCP clients are closed after 10 s. */
   readonly maxTcpClients?: number;

@@ -69,6 +69,8 @@ describe('detections under runwall exec (block mode)', () => {
        sudo -n true; echo "sudo $?"
        # A slow download (as a large installer is) keeps curl at the head of the pipe while sh reads it.
        curl -s -m 8 --limit-rate 20 http://allowed.test:443/install.sh | sh; echo "piped $?"
+       # The pipe's writer execs curl only after sh has started (the race a loaded machine makes).
+       { sleep 0.7; exec curl -s -m 8 --limit-rate 20 http://allowed.test:443/install.sh?late; } | sh; echo "late piped $?"
        cp /bin/true /tmp/runwall-dropped-$$ && /tmp/runwall-dropped-$$; rm -f /tmp/runwall-dropped-$$
        nft list ruleset >/dev/null 2>&1; iptables -L >/dev/null 2>&1
        docker run --rm --privileged -v /:/host alpine true >/dev/null 2>&1
@@ -110,8 +112,13 @@ describe('detections under runwall exec (block mode)', () => {
   it('sudo, a binary from /tmp and a download piped into sh are reported', () => {
     expect(detections(result.report, 'sudo-used')[0]?.process?.exe).toBe('/usr/bin/sudo');
     expect(detections(result.report, 'exec-from-temp')[0]?.evidence['exe']).toMatch(/^\/tmp\/runwall-dropped-/);
-    const piped = detections(result.report, 'remote-script-piped')[0];
-    expect(piped?.evidence).toMatchObject({ url: 'http://allowed.test:443/install.sh', downloader: { exe: expect.stringMatching(/curl$/) } });
+    const piped = detections(result.report, 'remote-script-piped').find((d) => d.evidence['url'] === 'http://allowed.test:443/install.sh');
+    expect(piped?.evidence, JSON.stringify(detections(result.report, 'remote-script-piped'))).toMatchObject({ downloader: { exe: expect.stringMatching(/curl$/) } });
+  });
+
+  it('a download piped into sh is reported when curl execs after sh has started', () => {
+    const late = detections(result.report, 'remote-script-piped').find((d) => d.evidence['url'] === 'http://allowed.test:443/install.sh?late');
+    expect(late?.evidence, JSON.stringify(detections(result.report, 'remote-script-piped'))).toMatchObject({ downloader: { exe: expect.stringMatching(/curl$/) } });
   });
 
   it('firewall tools and a write to the resolver configuration are guard tampering', () => {

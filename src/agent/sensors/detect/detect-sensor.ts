@@ -24,7 +24,7 @@ import { factsOf, factsOfRef, processTableOf, type ProcessInfo, type ProcessTabl
 
 /** A shell may wire its descriptors to the network after it starts (`exec 0<>/dev/tcp/…`): look again, this much later. */
 const SHELL_RECHECK_MS: readonly number[] = [250, 1500];
-/** A downloader beside a shell that reads its program from a pipe counts when it started this recently. */
+/** A finished downloader beside a shell that reads its program from a pipe counts when it started this near the shell. */
 const RECENT_SIBLING_MS = 10_000;
 /** Recent execs remembered per parent (for the sibling fallback), and parents remembered. */
 const RECENT_PER_PARENT = 16;
@@ -41,6 +41,7 @@ export class DetectSensor implements Sensor {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #recent = new Map<number, ProcessInfo[]>();
   readonly #watchedRunners = new Set<number>();
+  readonly #claimed = new Set<number>();
   #kernel: KernelSignals | null = null;
   #stopped = false;
 
@@ -137,7 +138,7 @@ export class DetectSensor implements Sensor {
       this.#inspect(() => this.#inspectShell(facts));
       for (const delay of SHELL_RECHECK_MS) this.#later(delay, () => this.#inspect(() => alive(facts.pid) && this.#inspectShell(facts)));
     }
-    this.#inspect(() => this.#inspectProgramSource(facts));
+    this.#inspect(() => this.#inspectProgramSource(facts, Date.parse(info.startTime)));
   }
 
   /**
@@ -224,7 +225,7 @@ export class DetectSensor implements Sensor {
   }
 
   /** An interpreter reading its program from a pipe: who fills the pipe? */
-  #inspectProgramSource(interpreter: ProcessFacts, retries = PROGRAM_SOURCE_RETRY_MS): void {
+  #inspectProgramSource(interpreter: ProcessFacts, startMs: number, retries = PROGRAM_SOURCE_RETRY_MS): void {
     const fd = programDescriptor(interpreter);
     if (fd === null) return;
     const link = fdLink(interpreter.pid, fd);
@@ -232,24 +233,51 @@ export class DetectSensor implements Sensor {
     if (link !== null && link.kind !== 'pipe') return;
     const time = new Date().toISOString();
     const writer = link === null ? null : this.#pipeWriter(interpreter, link.inode);
-    if (writer) {
+    if (writer && isOneOf(writer, DOWNLOADERS)) {
+      this.#claim(writer.pid);
       this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer, fd, verified: true } });
       return;
     }
-    // The writer (or the interpreter) may have finished before we looked: a downloader started beside the interpreter just before.
-    if (interpreter.ppid === null) return;
-    const now = Date.now();
-    // Fresh from the table: a sibling's exe and argv may have arrived after its exec was first seen.
-    const sibling = (this.#recent.get(interpreter.ppid) ?? [])
-      .map((info) => this.table?.get(info.pid) ?? info)
-      .find((info) => info.pid !== interpreter.pid && isOneOf(info, DOWNLOADERS) && Math.abs(now - Date.parse(info.startTime)) <= RECENT_SIBLING_MS);
+    // A live writer that is not a downloader may become one: the shell forks both ends of `curl … | sh`,
+    // and the interpreter can exec before its sibling has exec'd curl. Only a gone writer is looked for
+    // among the siblings, else an earlier curl of the same shell would be named.
+    const sibling = writer === null ? this.#downloaderBeside(interpreter, startMs) : null;
     if (sibling) {
+      this.#claim(sibling.pid);
       this.#observe({ kind: 'piped-program', time, piped: { interpreter, writer: factsOf(sibling, this.table), fd, verified: false } });
     } else if (retries.length > 0) {
-      // The downloader's exec (or its argv) may reach us after the interpreter's on a loaded machine: look again.
+      // The downloader's exec (or its argv) may reach us after the interpreter's on a loaded machine, or the
+      // pipe's writer may not have exec'd yet: look again.
       const [delay = 0, ...rest] = retries;
-      this.#later(delay, () => this.#inspect(() => this.#inspectProgramSource(interpreter, rest)));
+      this.#later(delay, () => this.#inspect(() => this.#inspectProgramSource(interpreter, startMs, rest)));
     }
+  }
+
+  /** The unclaimed downloader started beside `interpreter` nearest in time to it (a finished `curl` of `curl … | sh`). */
+  #downloaderBeside(interpreter: ProcessFacts, startMs: number): ProcessInfo | null {
+    if (interpreter.ppid === null) return null;
+    let best: ProcessInfo | null = null;
+    let bestGap = RECENT_SIBLING_MS;
+    // Fresh from the table: a sibling's exe and argv may have arrived after its exec was first seen.
+    for (const remembered of this.#recent.get(interpreter.ppid) ?? []) {
+      const info = this.table?.get(remembered.pid) ?? remembered;
+      if (info.pid === interpreter.pid || this.#claimed.has(info.pid) || !isOneOf(info, DOWNLOADERS)) continue;
+      const gap = Math.abs(startMs - Date.parse(info.startTime));
+      if (gap <= bestGap) {
+        best = info;
+        bestGap = gap;
+      }
+    }
+    return best;
+  }
+
+  /** A downloader named as one interpreter's source is not named for another. */
+  #claim(pid: number): void {
+    if (this.#claimed.size >= RECENT_PARENTS) {
+      const oldest = this.#claimed.values().next().value;
+      if (oldest !== undefined) this.#claimed.delete(oldest);
+    }
+    this.#claimed.add(pid);
   }
 
   /** The downloader at the head of the pipe chain into `reader` (following `| tee |`-style hops), or the last writer found. */

@@ -16,6 +16,7 @@
  *     the packet, and resets a DENY flow;
  *   - later packets of a PASS flow return at the first connmark test (nothing
  *     else on the data path); a DENY flow's packets are reset.
+ * A SYN clears the connection mark first: a reopened conntrack entry is a new flow.
  * Only packets 1-32 of a flow in the client's direction are queued (connbytes),
  * so flows that existed before the rules, and long server-push flows, are
  * never held; a SYN carrying data (TCP Fast Open) is queued too.
@@ -95,6 +96,9 @@ export function l7RestoreText(config: L7RulesConfig): string {
     lines.push(`-A ${output} -m cgroup --path ${quoteArg(config.scope.agentCgroup)} -j RETURN`, `-A ${output} -j ${main}`);
   }
   lines.push(
+    // A SYN may reopen a conntrack entry whose old flow was judged (the kernel reuses an entry a reset left behind):
+    // the new flow starts unjudged, or it would inherit the old PASS and skip the check.
+    `-A ${main} -p tcp --syn -j CONNMARK --set-xmark 0x0/${state}`,
     `-A ${main} -m mark --mark ${hex(L7_MARK.seen)}/${hex(L7_MARK.seen)} -g ${seen}`,
     `-A ${main} -m connmark --mark ${hex(L7_MARK.pass)}/${state} -j RETURN`,
     `-A ${main} -p tcp -m connmark --mark ${hex(L7_MARK.deny)}/${state} -j REJECT --reject-with tcp-reset`,

@@ -282,8 +282,13 @@ export class EgressEngine {
     this.#proxy = null;
     // Let the kernel deliver the last log lines before the reader goes.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await this.#l7?.stop();
+    const l7 = this.#l7;
     this.#l7 = null;
+    if (l7) {
+      await l7.stop();
+      const seen = l7.stats();
+      this.#pipeline.emit({ kind: 'agent', time: now(), action: 'sensor', message: `TLS SNI / HTTP Host check: ${seen.packets} packets read, ${seen.flowsJudged} flows judged, ${seen.flowsDenied} denied` });
+    }
     await this.#nflog?.close();
     this.#nflog = null;
     this.#folder.flush();

@@ -62,8 +62,12 @@ export const DEFAULT_FLOW_LIMITS: FlowLimits = Object.freeze({
   idleMs: 120_000,
 });
 
-/** Sequence numbers this far after a judged flow's start belong to it; others start a new flow on the same tuple. */
-const SAME_FLOW_WINDOW = 2 ** 30;
+/**
+ * Sequence numbers this far after a flow's start belong to it; others start a new flow on the same tuple.
+ * Only a flow's first 32 client packets are queued (at most 64 KiB each), so its own segments fall well
+ * inside; a wider window would let a new flow on a reused tuple inherit the old verdict unchecked.
+ */
+const SAME_FLOW_WINDOW = 2 ** 22;
 
 interface Segment {
   readonly offset: number;
@@ -140,8 +144,9 @@ export class FlowTable {
     }
 
     let offset = distance(dataStart, flow.base);
-    if (offset >= 2 ** 31) {
-      // Data from before the start we assumed: only possible before any data was seen.
+    if (offset >= SAME_FLOW_WINDOW) {
+      // Data from before the start we assumed, or far after it (a new flow on a tuple whose old flow
+      // sent no data): only possible before any data was seen.
       if (flow.segments.length === 0) {
         flow.base = dataStart;
         offset = 0;

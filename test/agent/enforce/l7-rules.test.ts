@@ -25,7 +25,9 @@ describe('l7RestoreText', () => {
   it('a verdict sticks: a SEEN packet saves PASS/DENY into the connection mark, is cleaned and, if DENY, reset', () => {
     const rules = lines(l7RestoreText({ scope: EXEC, queue: 1, mode: 'block' }));
     const chain = rules.filter((line) => line.startsWith('-A RWL7-0a1b2c3d'));
-    expect(chain.slice(0, 3)).toEqual([
+    expect(chain.slice(0, 4)).toEqual([
+      // A SYN reopening an old conntrack entry does not inherit its verdict.
+      '-A RWL7-0a1b2c3d -p tcp --syn -j CONNMARK --set-xmark 0x0/0x6000000',
       '-A RWL7-0a1b2c3d -m mark --mark 0x1000000/0x1000000 -g RWL7S-0a1b2c3d',
       '-A RWL7-0a1b2c3d -m connmark --mark 0x2000000/0x6000000 -j RETURN',
       '-A RWL7-0a1b2c3d -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset',
@@ -95,6 +97,7 @@ describe('l7RulesIntact', () => {
 :RWL7S-agent - [0:0]
 -A FORWARD -p tcp -j RWL7-agent
 -A OUTPUT ! -o lo -p tcp -j RWL7O-agent
+-A RWL7-agent -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j CONNMARK --set-xmark 0x0/0x6000000
 -A RWL7-agent -m mark --mark 0x1000000/0x1000000 -g RWL7S-agent
 -A RWL7-agent -m connmark --mark 0x2000000/0x6000000 -j RETURN
 -A RWL7-agent -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset
@@ -111,7 +114,7 @@ COMMIT
   it('accepts the rules as loaded, and names what a tamperer flushed or deleted', () => {
     expect(l7RulesIntact(SAVED, config)).toEqual({ intact: true });
     const flushed = SAVED.split('\n').filter((line) => !line.startsWith('-A RWL7-agent ')).join('\n');
-    expect(l7RulesIntact(flushed, config)).toEqual({ intact: false, problem: 'iptables chain RWL7-agent holds 0 of its 5 rules' });
+    expect(l7RulesIntact(flushed, config)).toEqual({ intact: false, problem: 'iptables chain RWL7-agent holds 0 of its 6 rules' });
     const unhooked = SAVED.replace('-A FORWARD -p tcp -j RWL7-agent\n', '');
     expect(l7RulesIntact(unhooked, config)).toEqual({ intact: false, problem: 'the jump from FORWARD into RWL7-agent is gone' });
     expect(l7RulesIntact('*filter\nCOMMIT\n', config)).toMatchObject({ intact: false });

@@ -106,7 +106,7 @@ describe('runwall agent: TLS SNI and HTTP Host checked against the policy', () =
     }
     const report = JSON.parse(readFileSync(reportPath, 'utf8')) as RunReport;
     const tamper = eventsOf(report, 'agent').filter((e) => e.action === 'tamper');
-    expect(tamper.map((e) => e.message).join('\n')).toMatch(/iptables chain RWL7-agent holds 0 of its 5 rules \(IPv4\); the L7 check's rules were restored/);
+    expect(tamper.map((e) => e.message).join('\n')).toMatch(/iptables chain RWL7-agent holds 0 of its 6 rules \(IPv4\); the L7 check's rules were restored/);
     expect(report.enforcement.failClosed).toBe(true);
   }, 120_000);
 

@@ -140,7 +140,9 @@ describe('runwall exec: TLS SNI and HTTP Host checked against the policy', () =>
     expect(tlsHits(await internet.hits(), 'www.allowed.test')).toHaveLength(201);
     const events = httpEvents(many, 'www.allowed.test');
     expect(events.every((e) => e.verdict === 'allowed')).toBe(true);
-    expect(events.reduce((sum, e) => sum + (e.count ?? 1), 0)).toBe(201);
+    const l7Seen = eventsOf(many.report!, 'agent').find((e) => e.action === 'sensor' && e.message.startsWith('TLS SNI'))?.message;
+    expect(l7Seen).toMatch(/ 201 flows judged, 0 denied$/);
+    expect(events.reduce((sum, e) => sum + (e.count ?? 1), 0), l7Seen).toBe(201);
     expect(events.length).toBeLessThan(50);
   }, 120_000);
 

@@ -44,6 +44,27 @@ describe('FlowTable', () => {
     expect(table.add(reopened, 6)).toEqual([{ action: 'undecided', ids: [reopened.id] }]);
   });
 
+  it('judges a new flow on a reused tuple afresh, even when the SYN was not seen (only a flow\'s first packets are queued)', () => {
+    const table = new FlowTable();
+    const allowed = judged(table.add(segment(0, clientHelloRecords({ serverName: 'allowed.test' })), 0));
+    table.settle(KEY, 'pass', allowed!.base, 0);
+    // The next connection on the tuple starts at a fresh ISN: 32 MiB on is far outside any flow's first 32 packets.
+    const fresh = (ISN + 1 + 2 ** 25) >>> 0;
+    const ackOfNew = segment(0, new Uint8Array(0), { sequence: fresh });
+    expect(table.add(ackOfNew, 1)).toEqual([{ action: 'undecided', ids: [ackOfNew.id] }]);
+    const fronted = judged(table.add(segment(0, clientHelloRecords({ serverName: 'evil.test' }), { sequence: fresh }), 2));
+    expect(fronted?.start).toMatchObject({ kind: 'tls', serverName: 'evil.test' });
+  });
+
+  it('a tuple whose old flow sent no data starts over at the new flow\'s first data, not from the old start', () => {
+    const table = new FlowTable();
+    table.add(ack(), 0); // an old connection that closed without FIN reaching us
+    const fresh = (ISN + 1 + 2 ** 28) >>> 0;
+    const step = judged(table.add(segment(0, clientHelloRecords({ serverName: 'evil.test' }), { sequence: fresh }), 1));
+    expect(step?.start).toMatchObject({ kind: 'tls', serverName: 'evil.test' });
+    expect(step?.base).toBe(fresh);
+  });
+
   it('reads a hello that rides on the SYN (TCP Fast Open)', () => {
     const table = new FlowTable();
     const hello = clientHelloRecords({ serverName: 'allowed.test' });

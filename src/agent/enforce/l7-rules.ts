@@ -96,11 +96,12 @@ export function l7RestoreText(config: L7RulesConfig): string {
     lines.push(`-A ${output} -m cgroup --path ${quoteArg(config.scope.agentCgroup)} -j RETURN`, `-A ${output} -j ${main}`);
   }
   lines.push(
+    `-A ${main} -m mark --mark ${hex(L7_MARK.seen)}/${hex(L7_MARK.seen)} -g ${seen}`,
+    // The data path of a passed flow ends here, at the second rule.
+    `-A ${main} -p tcp ! --syn -m connmark --mark ${hex(L7_MARK.pass)}/${state} -j RETURN`,
     // A SYN may reopen a conntrack entry whose old flow was judged (the kernel reuses an entry a reset left behind):
     // the new flow starts unjudged, or it would inherit the old PASS and skip the check.
     `-A ${main} -p tcp --syn -j CONNMARK --set-xmark 0x0/${state}`,
-    `-A ${main} -m mark --mark ${hex(L7_MARK.seen)}/${hex(L7_MARK.seen)} -g ${seen}`,
-    `-A ${main} -m connmark --mark ${hex(L7_MARK.pass)}/${state} -j RETURN`,
     `-A ${main} -p tcp -m connmark --mark ${hex(L7_MARK.deny)}/${state} -j REJECT --reject-with tcp-reset`,
     `-A ${main} -p tcp -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -m connbytes --connbytes 0:${L7_QUEUED_PACKETS} --connbytes-dir original --connbytes-mode packets -j NFQUEUE --queue-num ${config.queue}${bypass}`,
     // TCP Fast Open: the ClientHello may ride on the SYN (option 34).

@@ -26,10 +26,10 @@ describe('l7RestoreText', () => {
     const rules = lines(l7RestoreText({ scope: EXEC, queue: 1, mode: 'block' }));
     const chain = rules.filter((line) => line.startsWith('-A RWL7-0a1b2c3d'));
     expect(chain.slice(0, 4)).toEqual([
+      '-A RWL7-0a1b2c3d -m mark --mark 0x1000000/0x1000000 -g RWL7S-0a1b2c3d',
+      '-A RWL7-0a1b2c3d -p tcp ! --syn -m connmark --mark 0x2000000/0x6000000 -j RETURN',
       // A SYN reopening an old conntrack entry does not inherit its verdict.
       '-A RWL7-0a1b2c3d -p tcp --syn -j CONNMARK --set-xmark 0x0/0x6000000',
-      '-A RWL7-0a1b2c3d -m mark --mark 0x1000000/0x1000000 -g RWL7S-0a1b2c3d',
-      '-A RWL7-0a1b2c3d -m connmark --mark 0x2000000/0x6000000 -j RETURN',
       '-A RWL7-0a1b2c3d -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset',
     ]);
     expect(rules.filter((line) => line.startsWith('-A RWL7S-0a1b2c3d'))).toEqual([
@@ -97,9 +97,9 @@ describe('l7RulesIntact', () => {
 :RWL7S-agent - [0:0]
 -A FORWARD -p tcp -j RWL7-agent
 -A OUTPUT ! -o lo -p tcp -j RWL7O-agent
--A RWL7-agent -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j CONNMARK --set-xmark 0x0/0x6000000
 -A RWL7-agent -m mark --mark 0x1000000/0x1000000 -g RWL7S-agent
--A RWL7-agent -m connmark --mark 0x2000000/0x6000000 -j RETURN
+-A RWL7-agent -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m connmark --mark 0x2000000/0x6000000 -j RETURN
+-A RWL7-agent -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j CONNMARK --set-xmark 0x0/0x6000000
 -A RWL7-agent -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset
 -A RWL7-agent -p tcp -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -m connbytes --connbytes 0:32 --connbytes-mode packets --connbytes-dir original -j NFQUEUE --queue-num 19999
 -A RWL7-agent -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --tcp-option 34 -j NFQUEUE --queue-num 19999

@@ -20,17 +20,10 @@ export function clientAddress(client: string): string {
  * attributed at emit time, so the client address stands in for it).
  */
 export function dnsFoldKey(event: DnsDraft): string {
-  return JSON.stringify([
-    event.name,
-    event.qtype,
-    event.transport,
-    event.verdict,
-    event.rcode,
-    clientAddress(event.client),
-    event.rule.source,
-    event.rule.entry ?? '',
-    event.error?.code ?? '',
-  ]);
+  // Built per query on the resolver's path, so a plain string, not JSON. The free-form fields (a name
+  // may hold any byte) carry their length, so no two different exchanges can share a key.
+  const entry = event.rule.entry ?? '';
+  return `${event.name.length}:${event.name} ${event.qtype} ${event.transport} ${event.verdict} ${event.rcode} ${clientAddress(event.client)} ${event.rule.source} ${entry.length}:${entry} ${event.error?.code ?? ''}`;
 }
 
 /**

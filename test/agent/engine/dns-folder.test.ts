@@ -2,7 +2,7 @@
 // with a count; different questions, verdicts or clients never fold together, and nothing is lost at stop.
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DnsFolder, clientAddress, type DnsDraft } from '../../../src/agent/engine/dns-folder.js';
+import { DnsFolder, clientAddress, dnsFoldKey, type DnsDraft } from '../../../src/agent/engine/dns-folder.js';
 
 function exchange(fields: Partial<DnsDraft> = {}): DnsDraft {
   return {
@@ -98,6 +98,48 @@ describe('DnsFolder', () => {
         },
       ),
       { numRuns: 100 },
+    );
+  });
+
+  it('property: two exchanges share a fold key exactly when name, type, transport, verdict, rcode, client address, rule and error agree', () => {
+    // Few values, some made to confuse a separator-joined key, so equal and unequal pairs both come up.
+    const text = fc.oneof(fc.constantFrom('a', 'a b', '1:a b', 'b 1:a', ''), fc.string({ unit: 'binary', maxLength: 12 }));
+    const draft = fc.record({
+      name: text,
+      qtype: fc.constantFrom('A', 'AAAA', 'TXT'),
+      transport: fc.constantFrom('udp' as const, 'tcp' as const),
+      verdict: fc.constantFrom('allowed' as const, 'blocked' as const),
+      rcode: fc.constantFrom('NOERROR', 'NXDOMAIN'),
+      client: fc.constantFrom('100.64.0.2:1', '100.64.0.2:2', '100.64.0.3:1'),
+      entry: fc.option(text, { nil: undefined }),
+      error: fc.option(fc.constantFrom('RW_INTERNAL', 'RW_DNS_UPSTREAM_FAILED'), { nil: undefined }),
+    });
+    type Drawn = typeof draft extends fc.Arbitrary<infer T> ? T : never;
+    const build = (d: Drawn): DnsDraft =>
+      exchange({
+        name: d.name,
+        qtype: d.qtype,
+        transport: d.transport,
+        verdict: d.verdict,
+        rcode: d.rcode,
+        client: d.client,
+        rule: { source: 'allowed-endpoints', ...(d.entry !== undefined ? { entry: d.entry } : {}), explanation: 'x' },
+        ...(d.error !== undefined ? { error: { code: d.error, message: 'm' } } : {}),
+      });
+    fc.assert(
+      fc.property(draft, draft, (a, b) => {
+        const same =
+          a.name === b.name &&
+          a.qtype === b.qtype &&
+          a.transport === b.transport &&
+          a.verdict === b.verdict &&
+          a.rcode === b.rcode &&
+          clientAddress(a.client) === clientAddress(b.client) &&
+          (a.entry ?? '') === (b.entry ?? '') &&
+          (a.error ?? '') === (b.error ?? '');
+        expect(dnsFoldKey(build(a)) === dnsFoldKey(build(b))).toBe(same);
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -188,9 +188,20 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
   }, PENDING_SWEEP_MS);
   sweep.unref();
 
+  // Events come out in bursts (held DNS answers, folded connections released by one timer): one read of the
+  // kernel's queues per burst is as fresh as one per event, without two syscalls for each of thousands.
+  let syncedThisTurn = false;
+  const syncOncePerTurn = (): void => {
+    if (syncedThisTurn) return;
+    syncedThisTurn = true;
+    sync();
+    queueMicrotask(() => {
+      syncedThisTurn = false;
+    });
+  };
   pipeline.enrich((event) => {
     if (event.kind === 'process' || event.kind === 'agent' || event.kind === 'step' || event.kind === 'detection') return event;
-    sync(); // the records of what caused this event may still be queued
+    syncOncePerTurn(); // the records of what caused this event may still be queued
     return attributeEvent(event, log, registry);
   });
   context.shared.set(PROCESS_TABLE_KEY, registry);

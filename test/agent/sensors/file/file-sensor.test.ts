@@ -26,7 +26,8 @@ function makeRepo(dir: string, files: Record<string, string>): void {
 
 const fileEvents = (report: RunReport) => eventsOf(report, 'file');
 const findings = (report: RunReport) => eventsOf(report, 'detection').filter((d) => d.id === 'source-tampered');
-const sensorNotes = (report: RunReport) => eventsOf(report, 'agent').filter((a) => a.action === 'sensor').map((a) => a.message);
+// The file sensor's own notes (other sensors, such as the L7 check, report what they saw too).
+const sensorNotes = (report: RunReport) => eventsOf(report, 'agent').filter((a) => a.action === 'sensor' && a.message.startsWith('file ')).map((a) => a.message);
 /** Every counted change of `action` under `prefix`: individual events count 1, folded ones their count. */
 const total = (report: RunReport, action: string, prefix: string) =>
   fileEvents(report)

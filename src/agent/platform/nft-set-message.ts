@@ -113,12 +113,25 @@ export function concatKey(address: readonly number[], port: number): Uint8Array 
   return key;
 }
 
+/** Encoded, checked names: a run uses a handful, and TextEncoder was most of an admission's encoding time. */
+const nameCache = new Map<string, Uint8Array>();
+const NAME_CACHE_MAX = 64;
+
 function nameBytes(what: string, name: string): Uint8Array {
+  const cached = nameCache.get(name);
+  if (cached !== undefined) return cached;
   const bytes = utf8.encode(name);
   if (bytes.byteLength === 0 || bytes.byteLength > NAME_MAX_BYTES || bytes.includes(0)) {
     throw new RangeError(`${what} name ${JSON.stringify(name)} is not 1-${NAME_MAX_BYTES} bytes without NUL`);
   }
+  if (nameCache.size >= NAME_CACHE_MAX) nameCache.clear();
+  nameCache.set(name, bytes);
   return bytes;
+}
+
+/** Copies a few bytes; a loop is cheaper than TypedArray.set at these sizes. */
+function copyInto(target: Uint8Array, source: Uint8Array, at: number): void {
+  for (let i = 0; i < source.byteLength; i++) target[at + i] = source[i] as number;
 }
 
 function elementLength(element: SetElement): number {
@@ -186,7 +199,7 @@ function writeAttributeHeader(view: DataView, at: number, length: number, type: 
 function writeString(bytes: Uint8Array, view: DataView, at: number, type: number, text: Uint8Array): number {
   const length = ATTR_HEADER + text.byteLength + 1;
   writeAttributeHeader(view, at, length, type);
-  bytes.set(text, at + ATTR_HEADER);
+  copyInto(bytes, text, at + ATTR_HEADER);
   return at + align4(length);
 }
 
@@ -195,24 +208,28 @@ export function encodeSetElementBatch(request: SetElementRequest): SetElementBat
   const table = nameBytes('table', request.table);
   const planned = planMessages(request.operations);
   const tableLength = align4(ATTR_HEADER + table.byteLength + 1);
-  const lengths = planned.map(
-    (m) => NLMSG_HEADER + NFGENMSG + tableLength + align4(ATTR_HEADER + m.setBytes.byteLength + 1) + ATTR_HEADER + m.elementsLength,
-  );
   const frame = NLMSG_HEADER + NFGENMSG;
-  const total = frame + lengths.reduce((sum, n) => sum + n, 0) + frame;
+  const lengths: number[] = [];
+  let total = frame + frame;
+  for (const m of planned) {
+    const length = frame + tableLength + align4(ATTR_HEADER + m.setBytes.byteLength + 1) + ATTR_HEADER + m.elementsLength;
+    lengths.push(length);
+    total += length;
+  }
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
-  const sequenceAt = (i: number): number => (request.firstSequence + i) >>> 0;
+  const first = request.firstSequence;
 
-  let at = writeHeader(view, 0, frame, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, sequenceAt(0), 0, NFNL_SUBSYS_NFTABLES);
+  let at = writeHeader(view, 0, frame, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, first >>> 0, 0, NFNL_SUBSYS_NFTABLES);
   const messages: SetElementMessage[] = [];
-  planned.forEach((m, i) => {
+  for (let i = 0; i < planned.length; i++) {
+    const m = planned[i] as PlannedMessage;
     const start = at;
-    const sequence = sequenceAt(i + 1);
+    const sequence = (first + i + 1) >>> 0;
     const type = m.kind === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
-    // No NLM_F_EXCL: adding an element that exists is not an error (it keeps its timeout; see Firewall's refresh).
+    // No NLM_F_EXCL: adding an element that exists is not an error (see Firewall's refresh for its timeout).
     const flags = NLM_F_REQUEST | NLM_F_ACK | (m.kind === 'add' ? NLM_F_CREATE : 0);
-    at = writeHeader(view, at, lengths[i] ?? 0, type, flags, sequence, request.family, 0);
+    at = writeHeader(view, at, lengths[i] as number, type, flags, sequence, request.family, 0);
     at = writeString(bytes, view, at, NFTA_SET_ELEM_LIST_TABLE, table);
     at = writeString(bytes, view, at, NFTA_SET_ELEM_LIST_SET, m.setBytes);
     at = writeAttributeHeader(view, at, ATTR_HEADER + m.elementsLength, NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
@@ -229,15 +246,15 @@ export function encodeSetElementBatch(request: SetElementRequest): SetElementBat
       }
       at = writeAttributeHeader(view, at, ATTR_HEADER + ATTR_HEADER + align4(element.key.byteLength), NFTA_SET_ELEM_KEY | NLA_F_NESTED);
       at = writeAttributeHeader(view, at, ATTR_HEADER + element.key.byteLength, NFTA_DATA_VALUE);
-      bytes.set(element.key, at);
+      copyInto(bytes, element.key, at);
       at += align4(element.key.byteLength);
       spans.push([elementStart - start, at - start]);
     }
     messages.push({ sequence, kind: m.kind, set: m.set, elements: m.elements, elementSpans: spans });
-  });
-  const endSequence = sequenceAt(planned.length + 1);
+  }
+  const endSequence = (first + planned.length + 1) >>> 0;
   writeHeader(view, at, frame, NFNL_MSG_BATCH_END, NLM_F_REQUEST, endSequence, 0, NFNL_SUBSYS_NFTABLES);
-  return { bytes, beginSequence: sequenceAt(0), endSequence, messages };
+  return { bytes, beginSequence: first >>> 0, endSequence, messages };
 }
 
 // ---- The kernel's answers ----

@@ -10,6 +10,7 @@ export const OPTIONAL_PARTS = [
   { section: 'files', file: 'files', exportName: 'runFilesBench' },
   { section: 'process', file: 'process', exportName: 'runProcessBench' },
   { section: 'steps', file: 'steps', exportName: 'runStepsBench' },
+  { section: 'admit', file: 'admit', exportName: 'runAdmitBench' },
 ] as const;
 
 export type NetworkSection = (typeof NETWORK_SECTIONS)[number];

@@ -29,7 +29,7 @@ export {
 export { summarizeEvents, worseVerdict } from './summary.js';
 export { buildProcessTree, eventChains, processChain, processName } from './process-tree.js';
 export { recommendPolicy } from './recommend.js';
-export { canonicalIp, cidrContains, ipFamily } from './ip.js';
+export { canonicalIp, cidrContains, ipFamily, parseIp } from './ip.js';
 export { summarizeSteps } from './steps.js';
 export { parseWorkflow, planJob, type JobPlan, type PlannedStep, type Workflow, type WorkflowJob, type WorkflowStep } from './workflow.js';
 export {

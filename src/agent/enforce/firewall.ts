@@ -1,9 +1,12 @@
 /**
  * The run's nftables table: installed in one atomic batch, fed with addresses
  * from DNS answers before the answers are released, checked for tampering.
+ * Admissions go to the kernel as a netlink batch written directly (a few µs);
+ * everything else (install, verify, restore) goes through libnftables.
  */
-import type { Nftables } from '../platform/index.js';
-import { admitCommands, buildRuleset, type RulesetConfig } from './ruleset.js';
+import { isRunwallError } from '../../protocol/index.js';
+import { NftSetWriter, type Nftables } from '../platform/index.js';
+import { admitCommands, admitOperations, buildRuleset, type AdmitElement, type RulesetConfig } from './ruleset.js';
 
 export interface Admission {
   readonly family: 4 | 6;
@@ -15,6 +18,21 @@ export interface Admission {
 /** How the table gets loaded: in-process, or through a helper when the rules name a cgroup (see agent). */
 export type RulesetLoader = (text: string) => void;
 
+/** Why admissions go through libnftables instead of netlink, when they do. */
+export interface AdmissionFallback {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface FirewallOptions {
+  readonly graceSeconds: number;
+  readonly load?: RulesetLoader;
+  /** How admissions reach the kernel (default netlink; libnftables is the measured baseline, and the fallback). */
+  readonly admitVia?: 'netlink' | 'libnftables';
+  /** Opens the netlink writer (tests replace it to see the fallback). */
+  readonly openSetWriter?: () => NftSetWriter;
+}
+
 export class Firewall {
   readonly config: RulesetConfig;
   readonly #nft: Nftables;
@@ -22,41 +40,70 @@ export class Firewall {
   readonly #graceSeconds: number;
   /** `ip port` -> when its element expires (ms since epoch), so a shorter TTL never cuts a longer one short. */
   readonly #expiry = new Map<string, number>();
+  readonly #admitVia: 'netlink' | 'libnftables';
+  readonly #openSetWriter: () => NftSetWriter;
+  #writer: NftSetWriter | null = null;
+  #fallback: AdmissionFallback | null = null;
   #installed = false;
 
-  constructor(nft: Nftables, config: RulesetConfig, options: { graceSeconds: number; load?: RulesetLoader }) {
+  constructor(nft: Nftables, config: RulesetConfig, options: FirewallOptions) {
     this.#nft = nft;
     this.config = config;
     this.#graceSeconds = options.graceSeconds;
     this.#load = options.load ?? ((text) => nft.run(text));
+    this.#admitVia = options.admitVia ?? 'netlink';
+    this.#openSetWriter = options.openSetWriter ?? (() => NftSetWriter.open());
+  }
+
+  /** Set when the netlink socket could not be opened and admissions go through libnftables: for the run's problems. */
+  get admissionFallback(): AdmissionFallback | null {
+    return this.#fallback;
   }
 
   get table(): string {
     return this.config.table;
   }
 
+  /** Loads the table and opens the admission socket in this thread's network namespace, where the table is. */
   install(): void {
     this.#load(buildRuleset(this.config));
     this.#installed = true;
     this.#expiry.clear();
+    if (this.#admitVia === 'netlink' && this.#writer === null && this.#fallback === null) {
+      try {
+        this.#writer = this.#openSetWriter();
+      } catch (error: unknown) {
+        // Admissions still work, ~10x slower per fresh DNS answer: said once, by whoever reads admissionFallback.
+        this.#fallback = {
+          code: isRunwallError(error) ? error.code : 'RW_SETUP_FAILED',
+          message: `nftables set updates go through libnftables: ${error instanceof Error ? error.message : String(error)}`,
+        };
+      }
+    }
   }
 
-  /** Adds the addresses of one answer; synchronous (~0.1 ms in-process), so the answer waits only that long. */
+  /** Adds the addresses of one answer; synchronous (a few µs over netlink), so the answer waits only that long. RW_NFT_FAILED if refused. */
   admit(admissions: readonly Admission[]): void {
     const now = Date.now();
-    const batch = [];
+    const batch: AdmitElement[] = [];
+    // Recorded only once the kernel has taken the batch: a refused admission is tried again by the next answer.
+    const admitted = new Map<string, number>();
     for (const a of admissions) {
       const timeoutSeconds = a.ttlSeconds + this.#graceSeconds;
       const key = `${a.ip} ${a.port}`;
       const until = now + timeoutSeconds * 1000;
-      const current = this.#expiry.get(key);
+      const current = admitted.get(key) ?? this.#expiry.get(key);
       // Refresh only when the element would run out within the new TTL plus half the grace: under
       // repeated queries for one name this re-admits an address every few seconds, not every answer.
       if (current !== undefined && current >= until - (this.#graceSeconds * 1000) / 2) continue;
       batch.push({ family: a.family, ip: a.ip, port: a.port, timeoutSeconds, refresh: current !== undefined && current > now });
-      this.#expiry.set(key, until);
+      admitted.set(key, until);
     }
-    if (batch.length > 0) this.#nft.run(admitCommands(this.config.table, batch));
+    if (batch.length > 0) {
+      if (this.#writer !== null) this.#writer.apply(this.config.table, admitOperations(batch));
+      else this.#nft.run(admitCommands(this.config.table, batch));
+    }
+    for (const [key, until] of admitted) this.#expiry.set(key, until);
     if (this.#expiry.size > 50_000) {
       for (const [key, until] of this.#expiry) if (until < now) this.#expiry.delete(key);
     }
@@ -89,7 +136,14 @@ export class Firewall {
     for (const [key, until] of live) this.#expiry.set(key, until);
   }
 
+  /** Closes the admission socket and leaves the table in place. */
+  close(): void {
+    this.#writer?.close();
+    this.#writer = null;
+  }
+
   remove(): void {
+    this.close();
     if (!this.#installed) return;
     this.#installed = false;
     try {

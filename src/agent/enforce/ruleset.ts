@@ -3,7 +3,9 @@
  * Pure: every address that reaches this text was validated by the policy part
  * (nft resolves host names inside element lists, so nothing unvalidated may).
  */
-import type { EgressMode } from '../../protocol/index.js';
+import { parseIp } from '../../policy/index.js';
+import { RunwallError, type EgressMode } from '../../protocol/index.js';
+import { concatKey, type SetElement, type SetElementOperation } from '../platform/index.js';
 
 /** NFLOG prefixes: the reader maps them back to what a packet means. */
 export const LOG_PREFIX = {
@@ -191,11 +193,23 @@ export function buildRuleset(config: RulesetConfig): string {
   ].join('\n');
 }
 
-/** Elements admitted from one DNS answer, as one batch of commands. */
-export function admitCommands(
-  table: string,
-  admissions: readonly { readonly family: 4 | 6; readonly ip: string; readonly port: number; readonly timeoutSeconds: number; readonly refresh: boolean }[],
-): string {
+/** One element to admit: its address and port, for how long, and whether it may already be in the set. */
+export interface AdmitElement {
+  readonly family: 4 | 6;
+  readonly ip: string;
+  readonly port: number;
+  readonly timeoutSeconds: number;
+  /** The element may be there with a shorter timeout, which an `add` would keep. */
+  readonly refresh: boolean;
+}
+
+/** nft takes whole seconds; both paths round the same way. */
+function timeoutSecondsOf(a: AdmitElement): number {
+  return Math.max(1, Math.ceil(a.timeoutSeconds));
+}
+
+/** Elements admitted from one DNS answer, as one batch of commands (libnftables). */
+export function admitCommands(table: string, admissions: readonly AdmitElement[]): string {
   const lines: string[] = [];
   for (const a of admissions) {
     const set = a.family === 4 ? SET.allow4 : SET.allow6;
@@ -204,9 +218,37 @@ export function admitCommands(
       // An existing element keeps its old timeout on `add`: add (so delete cannot fail), delete, add anew.
       lines.push(`add element inet ${table} ${set} { ${key} }`, `delete element inet ${table} ${set} { ${key} }`);
     }
-    lines.push(`add element inet ${table} ${set} { ${key} timeout ${Math.max(1, Math.ceil(a.timeoutSeconds))}s }`);
+    lines.push(`add element inet ${table} ${set} { ${key} timeout ${timeoutSecondsOf(a)}s }`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The same admissions as set-element operations for one netlink batch, with the
+ * same refresh: add without a timeout (so the delete cannot fail), delete, add
+ * anew with the timeout. RW_NFT_FAILED for an address that is not one of its family.
+ */
+export function admitOperations(admissions: readonly AdmitElement[]): SetElementOperation[] {
+  const operations: SetElementOperation[] = [];
+  for (const family of [4, 6] as const) {
+    const set = family === 4 ? SET.allow4 : SET.allow6;
+    const fresh: SetElement[] = [];
+    const stale: SetElement[] = [];
+    for (const a of admissions) {
+      if (a.family !== family) continue;
+      const address = parseIp(a.ip);
+      if (address === null || address.family !== family) {
+        throw new RunwallError('RW_NFT_FAILED', `cannot admit ${JSON.stringify(a.ip)}: not an IPv${family} address`, { ip: a.ip });
+      }
+      const key = concatKey(address.bytes, a.port);
+      const label = `${a.ip} . ${a.port}`;
+      if (a.refresh) stale.push({ key, label });
+      fresh.push({ key, label, timeoutMs: timeoutSecondsOf(a) * 1000 });
+    }
+    if (stale.length > 0) operations.push({ kind: 'add', set, elements: stale }, { kind: 'delete', set, elements: stale });
+    if (fresh.length > 0) operations.push({ kind: 'add', set, elements: fresh });
+  }
+  return operations;
 }
 
 /**

@@ -88,6 +88,8 @@ export class EgressEngine {
     const engine = new EgressEngine(options);
     try {
       options.firewall.install();
+      const fallback = options.firewall.admissionFallback;
+      if (fallback) engine.#problem(fallback.code, fallback.message);
       await options.prepareNetwork?.();
       // After the network: its set-up may put accept rules first in FORWARD, and the L7 jump must come before them.
       if (options.l7) {
@@ -294,6 +296,7 @@ export class EgressEngine {
     this.#folder.flush();
     this.#dnsFolder.flush();
     this.#dnsHold.flush();
-    if (!options.keepTable) this.#firewall.remove();
+    if (options.keepTable) this.#firewall.close();
+    else this.#firewall.remove();
   }
 }

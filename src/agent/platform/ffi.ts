@@ -49,6 +49,11 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_NETFILTER = 12;
 export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
+/** Refusals carry only the refused message's header, not the whole message. */
+export const NETLINK_CAP_ACK = 10;
+/** Refusals say which attribute was refused (and why, when the kernel has words for it). */
+export const NETLINK_EXT_ACK = 11;
 export const SO_RCVBUF = 8;
 export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;

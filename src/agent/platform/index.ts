@@ -1,10 +1,12 @@
 /**
  * agent/platform: the only code in runwall that touches the kernel directly:
- * libnftables in-process, the NFLOG reader, network namespaces and links, cgroup v2,
+ * libnftables in-process, nftables set updates over netlink, the NFLOG reader, network namespaces and links, cgroup v2,
  * fanotify (file changes by handle and name), audit (one reader per process,
  * shared by the process sensor and the detector).
  */
 export { Nftables } from './nftables.js';
+export { NftSetWriter } from './nft-set-writer.js';
+export { concatKey, type SetElement, type SetElementOperation } from './nft-set-message.js';
 export { decodeNflogMessages, type NflogDecodeError, type NflogDecoded, type NflogPacket, type NflogProtocol } from './nflog-message.js';
 export { NflogReader, type NflogReaderError } from './nflog.js';
 export { decodeNfqueueMessages, NF_ACCEPT, NF_DROP, NF_REPEAT, type QueuedPacket, type QueuedTcp, type QueueVerdict } from './nfqueue-message.js';

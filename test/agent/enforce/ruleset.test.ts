@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { admitCommands, buildLockdownRuleset, buildRuleset, type RulesetConfig } from '../../../src/agent/enforce/ruleset.js';
+import { admitCommands, admitOperations, buildLockdownRuleset, buildRuleset, type RulesetConfig } from '../../../src/agent/enforce/ruleset.js';
 
 /** Loads text into nft inside a throw-away network namespace; returns nft's status, stderr and the listing. */
 function loadInFreshNamespace(text: string, then = ''): { status: number | null; stderr: string; listing: string } {
@@ -78,5 +78,38 @@ describe('nftables ruleset', () => {
     const loaded = loadInFreshNamespace(buildLockdownRuleset('runwall_agent', 19_999));
     expect(loaded.status).toBe(0);
     expect(loaded.listing).toMatch(/oifname "lo" accept/);
+  });
+});
+
+describe('admitOperations', () => {
+  const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
+
+  it('adds fresh elements with their timeout in whole seconds, per family set', () => {
+    const operations = admitOperations([
+      { family: 4, ip: '198.51.100.10', port: 443, timeoutSeconds: 70, refresh: false },
+      { family: 6, ip: '2001:db8::1', port: 80, timeoutSeconds: 9.2, refresh: false },
+    ]);
+    expect(operations.map((o) => [o.kind, o.set, o.elements.map((e) => [hex(e.key), e.timeoutMs, e.label])])).toEqual([
+      ['add', 'allow4', [['c633640a01bb0000', 70_000, '198.51.100.10 . 443']]],
+      ['add', 'allow6', [['20010db8000000000000000000000001' + '00500000', 10_000, '2001:db8::1 . 80']]],
+    ]);
+  });
+
+  it('a refresh is the same add, delete, add anew as the text batch, in one batch', () => {
+    const operations = admitOperations([
+      { family: 4, ip: '198.51.100.10', port: 443, timeoutSeconds: 600, refresh: true },
+      { family: 4, ip: '198.51.100.11', port: 443, timeoutSeconds: 600, refresh: false },
+    ]);
+    expect(operations.map((o) => [o.kind, o.elements.map((e) => [e.label, e.timeoutMs ?? null])])).toEqual([
+      ['add', [['198.51.100.10 . 443', null]]],
+      ['delete', [['198.51.100.10 . 443', null]]],
+      ['add', [['198.51.100.10 . 443', 600_000], ['198.51.100.11 . 443', 600_000]]],
+    ]);
+  });
+
+  it('refuses an address that is not of its family (RW_NFT_FAILED), as nft would refuse the text', () => {
+    expect(() => admitOperations([{ family: 6, ip: '198.51.100.10', port: 443, timeoutSeconds: 1, refresh: false }])).toThrow(
+      expect.objectContaining({ code: 'RW_NFT_FAILED' }),
+    );
   });
 });

@@ -28,6 +28,9 @@ describe('runwall exec --egress-policy block', () => {
     expect(result.code).toBe(0);
     expect(result.report?.policy.egressPolicy).toBe('block');
     expect(result.report?.enforcement.enforced).toBe(true);
+    // Admissions took the netlink path: a fallback to libnftables would be reported as an agent error.
+    const errors = eventsOf(result.report!, 'agent').filter((e) => e.action === 'error').map((e) => e.message);
+    expect(errors.filter((m) => m.includes('libnftables'))).toEqual([]);
   });
 
   it('allowed names connect, over IPv4, IPv6, through a CNAME chain and a wildcard at depth', () => {

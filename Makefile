@@ -7,9 +7,9 @@
 deps:
 	./scripts/install-deps.sh
 
+# tsc, then esbuild bundles the CLI (scripts/bundle-cli.ts: start-up time).
 build: deps
-	npx tsc -p tsconfig.build.json
-	chmod +x dist/cli/main.js
+	npm run build
 
 typecheck: deps
 	npx tsc -p tsconfig.test.json

@@ -11,7 +11,12 @@ import { RunwallError } from '../protocol/index.js';
 import type { WebAssets } from './api/routes-web.js';
 import { WEB_CSS, webHtml } from './web-shell.js';
 
-const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), 'web');
+/** Defined (true) by the bundled build (scripts/bundle-cli.ts); undefined under tsc's output and tsx. */
+declare const RUNWALL_BUNDLED: boolean | undefined;
+
+// Bundled, this code sits in dist/chunks/ and tsc's browser modules stay in dist/server/web/.
+const WEB_DIR =
+  typeof RUNWALL_BUNDLED !== 'undefined' && RUNWALL_BUNDLED ? fileURLToPath(new URL('../server/web', import.meta.url)) : join(dirname(fileURLToPath(import.meta.url)), 'web');
 
 export async function loadWebAssets(): Promise<WebAssets> {
   const files = new Map<string, string>();

@@ -36,14 +36,22 @@ export interface L7InspectorOptions {
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
+/** Defined (true) by the bundled build (scripts/bundle-cli.ts); undefined under tsc's output and tsx. */
+declare const RUNWALL_BUNDLED: boolean | undefined;
+
+/** The worker's module: beside this one, or in the bundled build its own bundle (this code then sits in dist/chunks/). */
+function workerModule(): string {
+  if (typeof RUNWALL_BUNDLED !== 'undefined' && RUNWALL_BUNDLED) return fileURLToPath(new URL('../agent/l7/l7-worker.js', import.meta.url));
+  return fileURLToPath(import.meta.url).replace(/l7-inspector\.(ts|js)$/, 'l7-worker.$1');
+}
+
 /**
- * The worker's module, and a bootstrap that loads it. Run from source (tsx),
- * the module is TypeScript and a worker does not inherit tsx's loader, so the
+ * A bootstrap that loads the worker's module. Run from source (tsx), the
+ * module is TypeScript and a worker does not inherit tsx's loader, so the
  * bootstrap registers tsx first, resolved from runwall's own directory.
  */
 function workerBootstrap(): string {
-  const here = fileURLToPath(import.meta.url);
-  const module = here.replace(/l7-inspector\.(ts|js)$/, 'l7-worker.$1');
+  const module = workerModule();
   // Only from source: import.meta.resolve finds tsx's ESM entry the way this module's own imports resolve.
   const tsx = module.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
   return [

@@ -1,0 +1,72 @@
+/**
+ * `npm run build`, second half: bundles the CLI with esbuild over what tsc wrote to dist/.
+ *
+ * Why: run as hundreds of small ES modules (TypeBox alone is 266 files), the CLI spent
+ * ~250 ms loading before `runwall agent start` could enforce anything, and the L7 worker
+ * thread paid it again before it read its queue. A bundle parses in a few milliseconds.
+ *   - dist/cli/main.js: the `runwall` command (package.json's bin), split into dist/chunks/
+ *     so a subcommand loads only its own code (`exec` never loads the server's drivers);
+ *   - dist/agent/l7/l7-worker.js: the L7 worker thread's module, one file on its own.
+ * The rest of tsc's output stays: the web app's browser modules are served from dist/server/web/.
+ * Packages with native parts, or used only by the server, stay in node_modules (external).
+ * Code that finds files relative to itself (the worker, the web app) knows the layout
+ * through RUNWALL_BUNDLED; this script checks that such code did land in dist/chunks/.
+ */
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { chmodSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const EXTERNAL = ['koffi', 'better-sqlite3', 'pg', 'fastify', '@octokit/rest', '@actions/core', 'esbuild'];
+
+/** Bundled CommonJS packages (commander) call require() for node builtins: give the ES module a real one. */
+const REQUIRE_BANNER = 'import { createRequire as __runwallCreateRequire } from "node:module"; const require = __runwallCreateRequire(import.meta.url);';
+
+/** Sources that locate files relative to their own module, and so must sit in dist/chunks/ once bundled. */
+const SELF_LOCATING = ['src/agent/l7/l7-inspector.ts', 'src/server/web-assets.ts'];
+
+const common: BuildOptions = {
+  absWorkingDir: REPO,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  external: EXTERNAL,
+  banner: { js: REQUIRE_BANNER },
+  define: { RUNWALL_BUNDLED: 'true' },
+  logLevel: 'warning',
+};
+
+function outputsHolding(metafile: Metafile, source: string): string[] {
+  return Object.entries(metafile.outputs)
+    .filter(([, output]) => Object.keys(output.inputs).some((input) => input.endsWith(source)))
+    .map(([path]) => path);
+}
+
+/** Bundles into `dist` (tsc's output directory; its dist/server/web/ is what the web app serves). */
+export async function bundleCli(dist: string): Promise<void> {
+  // Chunk names carry a content hash: an earlier build's would pile up.
+  rmSync(join(dist, 'chunks'), { recursive: true, force: true });
+  const cli = await build({
+    ...common,
+    entryPoints: { 'cli/main': 'src/cli/main.ts' },
+    outdir: dist,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
+  });
+  for (const source of SELF_LOCATING) {
+    const holding = outputsHolding(cli.metafile, source).filter((path) => !path.endsWith('.map'));
+    if (holding.length === 0) throw new Error(`${source} is not in the bundle: update SELF_LOCATING in scripts/bundle-cli.ts`);
+    const misplaced = holding.filter((path) => !relative(dist, join(REPO, path)).startsWith('chunks/'));
+    if (misplaced.length > 0) throw new Error(`${source} was bundled into ${misplaced.join(', ')}, not chunks/: the paths it computes would be wrong`);
+  }
+  // On its own, not sharing chunks with the CLI: a worker thread loads every module again, so it gets only what it uses.
+  await build({ ...common, entryPoints: { 'agent/l7/l7-worker': 'src/agent/l7/l7-worker.ts' }, outdir: dist });
+  chmodSync(join(dist, 'cli/main.js'), 0o755);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await bundleCli(join(REPO, 'dist'));

@@ -163,7 +163,7 @@ export function registerAgentCommand(program: Command): void {
       } catch (error: unknown) {
         if (!(error instanceof RunwallError) || error.code !== 'RW_AGENT_NOT_RUNNING') throw error;
         const nft = Nftables.open();
-        const done = recoverDeadAgent(paths, nft);
+        const done = await recoverDeadAgent(paths, nft);
         nft.close();
         if (done.length === 0) throw error;
         process.stdout.write(`runwall agent: was not running; cleaned up after it: ${done.join('; ')}\n`);

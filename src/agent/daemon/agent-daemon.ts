@@ -86,7 +86,7 @@ function pidAlive(pid: number): boolean {
  * Undoes what an agent that is no longer running left: its table and the
  * resolver configuration it replaced. Returns what it did, for the report.
  */
-export function recoverDeadAgent(paths: AgentPaths, nft: Nftables): string[] {
+export async function recoverDeadAgent(paths: AgentPaths, nft: Nftables): Promise<string[]> {
   const state = readAgentState(paths);
   if (!state) return [];
   if (pidAlive(state.pid)) throw new RunwallError('RW_AGENT_RUNNING', `a runwall agent is already running (pid ${state.pid})`);
@@ -98,7 +98,7 @@ export function recoverDeadAgent(paths: AgentPaths, nft: Nftables): string[] {
     // Already gone.
   }
   // Its L7 rules queue to a reader that is gone: every new TLS/HTTP flow would stall.
-  removeL7Rules({ kind: 'agent', agentCgroup: AGENT_CGROUP });
+  await removeL7Rules({ kind: 'agent', agentCgroup: AGENT_CGROUP });
   for (const backup of state.backups) {
     restoreFile(backup);
     done.push(`restored ${backup.path}`);
@@ -151,7 +151,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const exporter = options.eventsPath ? new JsonlExporter(options.eventsPath) : null;
   if (exporter) pipeline.subscribe(exporter.write);
 
-  const recovered = recoverDeadAgent(paths, nft);
+  const recovered = await recoverDeadAgent(paths, nft);
   if (recovered.length > 0) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'cleanup', message: `a previous agent had died: ${recovered.join('; ')}` });
   }
@@ -263,8 +263,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       clearInterval(resolverWatch);
       pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: 'agent stopping; resolver configuration restored' });
       for (const backup of [...backups].reverse()) restoreFile(backup);
-      await sensors.stop();
-      await engine.stop();
+      // Side by side; the engine's held events go out after the sensors' last records, which attribute them.
+      const sensorsStopped = sensors.stop();
+      await engine.stop({ flushAfter: sensorsStopped });
+      await sensorsStopped;
       nft.close();
       const ci = ciFromEnvironment(process.env);
       const report = buildReport({

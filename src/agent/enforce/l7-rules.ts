@@ -128,6 +128,27 @@ export function l7RemovalCommands(scope: L7Scope): string[][] {
 }
 
 /**
+ * Input for `iptables-restore --noflush` that removes what `save` (`iptables-save -t filter`
+ * output) holds of a run's rules: every rule elsewhere that jumps or goes to one of its
+ * chains (each copy, however it was added), then its chains, emptied and deleted.
+ * Empty when none of it is there. One restore instead of a dozen iptables processes.
+ */
+export function l7RemovalRestoreText(save: string, scope: L7Scope): string {
+  const ours = new Set(Object.values(l7ChainNames(scope)));
+  const present = new Set<string>();
+  const jumps: string[] = [];
+  for (const line of save.split('\n')) {
+    const chain = /^:(\S+) /.exec(line)?.[1];
+    if (chain !== undefined && ours.has(chain)) present.add(chain);
+    const rule = /^-A (\S+)((?: .*)?) (-[jg]) (\S+)$/.exec(line);
+    if (rule && ours.has(rule[4] ?? '') && !ours.has(rule[1] ?? '')) jumps.push(`-D ${rule[1]}${rule[2]} ${rule[3]} ${rule[4]}`);
+  }
+  if (present.size === 0 && jumps.length === 0) return '';
+  const chains = [...present].sort();
+  return ['*filter', ...jumps, ...chains.map((chain) => `-F ${chain}`), ...chains.map((chain) => `-X ${chain}`), 'COMMIT', ''].join('\n');
+}
+
+/**
  * Whether the rules are still in place, from `iptables-save -t filter` output:
  * every chain holds the rules it was given and every jump into it is there.
  * (A root job on an agent's machine could delete them: the check would be off.)

@@ -83,33 +83,54 @@ export class EgressEngine {
     this.#dnsFolder = new DnsFolder(options.dnsFoldWindowMs ?? 2000, (event) => this.#dnsHold.add(event as UnsequencedEvent));
   }
 
-  /** Table first, then the network, then the sensors: nothing flows before it is governed. */
+  /**
+   * Table first, then the network, then the sensors: nothing flows before it is governed.
+   * What takes time but lets nothing flow starts at once and runs side by side with the
+   * table and the network's set-up: the L7 worker thread loading and binding its queue,
+   * the NFLOG reader binding its group. The L7 rules feed the queue only once it is read
+   * (the worker binds first), and the resolver listens last, so no answer goes out before
+   * every rule is in place; resolves only then.
+   */
   static async start(options: EgressEngineOptions): Promise<EgressEngine> {
     const engine = new EgressEngine(options);
+    const opening: Promise<unknown>[] = [];
+    /** Starts `open` now; its failure is kept for the await below, and marked handled so it cannot crash the process meanwhile. */
+    const begin = <T>(open: Promise<T>): Promise<T> => {
+      opening.push(open.catch(() => undefined));
+      return open;
+    };
     try {
+      const l7 = options.l7
+        ? begin(
+            L7Inspector.open({
+              policy: options.policy,
+              rules: { scope: options.l7.scope, queue: options.l7.queue, mode: options.policy.mode },
+              namesOf: (ip) => engine.addresses.namesOf(ip),
+              emit: (event) => engine.#pipeline.emit(event),
+              onProblem: (code, message) => engine.#problem(code, `L7 check: ${message}`),
+              onTamper: (message) => engine.#tamper(message),
+              ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
+            }).then((inspector) => (engine.#l7 = inspector)),
+          )
+        : null;
+      const nflog = begin(
+        NflogReader.open(
+          options.firewall.config.nflogGroup,
+          (packet) => engine.#onPacket(packet),
+          (error) => engine.#problem(error.code, `firewall log: ${error.message}`),
+        ).then((reader) => (engine.#nflog = reader)),
+      );
       options.firewall.install();
       const fallback = options.firewall.admissionFallback;
       if (fallback) engine.#problem(fallback.code, fallback.message);
       await options.prepareNetwork?.();
       // After the network: its set-up may put accept rules first in FORWARD, and the L7 jump must come before them.
-      if (options.l7) {
-        engine.#l7 = await L7Inspector.start({
-          policy: options.policy,
-          rules: { scope: options.l7.scope, queue: options.l7.queue, mode: options.policy.mode },
-          namesOf: (ip) => engine.addresses.namesOf(ip),
-          emit: (event) => engine.#pipeline.emit(event),
-          onProblem: (code, message) => engine.#problem(code, `L7 check: ${message}`),
-          onTamper: (message) => engine.#tamper(message),
-          ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
-        });
-      }
-      engine.#nflog = await NflogReader.open(
-        options.firewall.config.nflogGroup,
-        (packet) => engine.#onPacket(packet),
-        (error) => engine.#problem(error.code, `firewall log: ${error.message}`),
-      );
+      if (l7) await (await l7).install();
+      await nflog;
       engine.#proxy = await DnsProxy.start({ listen: options.dns.listen, upstream: options.dns.upstream, gate: engine.#gate() });
     } catch (error: unknown) {
+      // Whatever was still opening is let finish, so stop() closes it too.
+      await Promise.all(opening);
       await engine.stop();
       throw error;
     }
@@ -276,23 +297,27 @@ export class EgressEngine {
     this.#dnsFolder.add(event);
   }
 
-  /** Stops the sensors and removes the table; what was pending is flushed to the pipeline first. */
-  async stop(options: { keepTable?: boolean } = {}): Promise<void> {
+  /**
+   * Stops the sensors and removes the table; what was pending is flushed to the pipeline first.
+   * `flushAfter`: what must be done before the held events go out (the process sensor's stop:
+   * its last records attribute them); the engine's own sources stop meanwhile.
+   */
+  async stop(options: { keepTable?: boolean; flushAfter?: Promise<unknown> } = {}): Promise<void> {
     if (this.#tamperTimer) clearInterval(this.#tamperTimer);
     this.#tamperTimer = null;
-    await this.#proxy?.close();
-    this.#proxy = null;
-    // Let the kernel deliver the last log lines before the reader goes.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Side by side: the resolver answers no more; the L7 check takes its rules out and answers what it held.
     const l7 = this.#l7;
+    await Promise.all([this.#proxy?.close(), l7?.stop()]);
+    this.#proxy = null;
     this.#l7 = null;
     if (l7) {
-      await l7.stop();
       const seen = l7.stats();
       this.#pipeline.emit({ kind: 'agent', time: now(), action: 'sensor', message: `TLS SNI / HTTP Host check: ${seen.packets} packets read, ${seen.flowsJudged} flows judged, ${seen.flowsDenied} denied` });
     }
+    // Closing reads what the kernel has logged up to now (the job's last blocked attempts) first.
     await this.#nflog?.close();
     this.#nflog = null;
+    await options.flushAfter?.catch(() => undefined);
     this.#folder.flush();
     this.#dnsFolder.flush();
     this.#dnsHold.flush();

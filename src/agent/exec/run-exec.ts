@@ -131,8 +131,10 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const { code, signal } = request.workflow ? await runWorkflow(request, request.workflow.plan, sandbox, pipeline) : await runCommand(request, sandbox, pipeline);
   const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
 
-  await sensors.stop();
-  await engine.stop();
+  // Side by side; the engine's held events go out after the sensors' last records, which attribute them.
+  const sensorsStopped = sensors.stop();
+  await engine.stop({ flushAfter: sensorsStopped });
+  await sensorsStopped;
   const failures = await sandbox.teardown();
   for (const failure of failures) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'error', code: 'RW_SETUP_FAILED', message: `teardown: ${failure}` });

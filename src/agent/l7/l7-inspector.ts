@@ -68,61 +68,94 @@ export class L7Inspector {
   readonly #folder: HttpFolder;
   readonly #worker: Worker;
   #stats: L7Stats = { packets: 0, flowsJudged: 0, flowsDenied: 0 };
+  /** A start phase under way: the message that ends it, and how to end it. */
+  #waiting: { readonly phase: 'bound' | 'ready'; readonly resolve: () => void; readonly reject: (error: RunwallError) => void } | null = null;
+  #started = false;
+  #exited = false;
   #stopping: Promise<void> | null = null;
-  #stopped: ((stats: L7Stats) => void) | null = null;
+  #stopped: (() => void) | null = null;
 
   private constructor(options: L7InspectorOptions, worker: Worker) {
     this.#options = options;
     this.#worker = worker;
     this.#folder = new HttpFolder(options.foldWindowMs ?? 500, options.emit);
+    worker.on('message', (message: L7WorkerMessage) => this.#onMessage(message));
+    worker.on('error', (error) => {
+      if (this.#waiting) this.#waiting.reject(new RunwallError('RW_SETUP_FAILED', `the L7 check could not start: ${error.message}`));
+      else this.#options.onProblem('RW_INTERNAL', `the L7 check failed: ${error.message}; flows that need the check now fail (fail closed)`);
+    });
+    worker.once('exit', (code) => {
+      this.#exited = true;
+      this.#stopped?.();
+      if (this.#waiting) this.#waiting.reject(new RunwallError('RW_SETUP_FAILED', `the L7 check exited while starting (status ${code})`));
+      else if (this.#started && !this.#stopping) this.#options.onProblem('RW_INTERNAL', `the L7 check stopped (status ${code}); flows that need the check now fail (fail closed)`);
+    });
   }
 
-  /** Resolves once the worker has bound the queue and installed the rules; RunwallError otherwise. */
-  static async start(options: L7InspectorOptions): Promise<L7Inspector> {
+  /**
+   * Starts the worker thread: it loads its modules and binds the queue, but no rule feeds
+   * the queue yet (install()), so this can run while the network is still being set up.
+   * RunwallError (and nothing left behind) when it cannot.
+   */
+  static async open(options: L7InspectorOptions): Promise<L7Inspector> {
     const data: L7WorkerData = { kind: 'runwall-l7', policy: options.policy.policy, rules: options.rules, ...(options.limits ? { limits: options.limits } : {}) };
     const worker = new Worker(workerBootstrap(), { eval: true, workerData: data, stdout: false, stderr: false });
     const inspector = new L7Inspector(options, worker);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      const fail = (error: RunwallError): void => {
-        clearTimeout(timer);
-        void worker.terminate().finally(() => {
-          removeL7Rules(options.rules.scope);
-          reject(error);
-        });
-      };
-      worker.once('error', (error) => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check could not start: ${error.message}`)));
-      worker.once('exit', (code) => fail(new RunwallError('RW_SETUP_FAILED', `the L7 check exited while starting (status ${code})`)));
-      worker.on('message', (message: L7WorkerMessage) => {
-        if (message.type === 'ready') {
-          clearTimeout(timer);
-          worker.removeAllListeners('error');
-          worker.removeAllListeners('exit');
-          inspector.#watch();
-          resolve();
-        } else if (message.type === 'failed') {
-          fail(new RunwallError(message.code, message.message));
-        } else {
-          inspector.#onMessage(message);
-        }
-      });
-    });
+    await inspector.#phase('bound', () => undefined);
     return inspector;
+  }
+
+  /**
+   * Installs the rules that feed the queue; resolves once they are in. Call after whatever
+   * must come after them in FORWARD (they are inserted first). On failure the worker is
+   * gone and its rules removed; stop() is then a no-op.
+   */
+  async install(): Promise<void> {
+    await this.#phase('ready', () => this.#worker.postMessage({ type: 'install' }));
+    this.#started = true;
+  }
+
+  /** open() and install() in one. */
+  static async start(options: L7InspectorOptions): Promise<L7Inspector> {
+    const inspector = await L7Inspector.open(options);
+    await inspector.install();
+    return inspector;
+  }
+
+  /** Waits (bounded) for the worker to reach `phase`; on failure ends it and removes whatever rules it had loaded. */
+  async #phase(phase: 'bound' | 'ready', begin: () => void): Promise<void> {
+    if (this.#exited) throw new RunwallError('RW_SETUP_FAILED', 'the L7 check is not running');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new RunwallError('RW_SETUP_FAILED', `the L7 check did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+        const settle = (): void => {
+          clearTimeout(timer);
+          this.#waiting = null;
+        };
+        this.#waiting = {
+          phase,
+          resolve: () => {
+            settle();
+            resolve();
+          },
+          reject: (error) => {
+            settle();
+            reject(error);
+          },
+        };
+        begin();
+      });
+    } catch (error) {
+      this.#stopping ??= Promise.resolve();
+      await this.#worker.terminate();
+      await removeL7Rules(this.#options.rules.scope);
+      throw error;
+    }
   }
 
   /** What the check saw so far (packet counts arrive when it stops). */
   stats(): L7Stats {
     return this.#stats;
-  }
-
-  #watch(): void {
-    this.#worker.on('error', (error) => {
-      this.#options.onProblem('RW_INTERNAL', `the L7 check failed: ${error.message}; flows that need the check now fail (fail closed)`);
-    });
-    this.#worker.on('exit', (code) => {
-      if (this.#stopping) return;
-      this.#options.onProblem('RW_INTERNAL', `the L7 check stopped (status ${code}); flows that need the check now fail (fail closed)`);
-    });
   }
 
   #onMessage(message: L7WorkerMessage): void {
@@ -145,10 +178,15 @@ export class L7Inspector {
         return;
       case 'stopped':
         this.#stats = message.stats;
-        this.#stopped?.(message.stats);
+        this.#stopped?.();
         return;
+      case 'bound':
       case 'ready':
+        if (this.#waiting?.phase === message.type) this.#waiting.resolve();
+        return;
       case 'failed':
+        if (this.#waiting) this.#waiting.reject(new RunwallError(message.code, message.message));
+        else this.#options.onProblem(message.code, `the L7 check failed: ${message.message}; flows that need the check now fail (fail closed)`);
         return;
     }
   }
@@ -156,22 +194,19 @@ export class L7Inspector {
   /** The worker removes its rules, answers what it held and closes the queue; then the events are flushed. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      const stopped = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
-        this.#stopped = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-        this.#worker.once('exit', () => {
-          clearTimeout(timer);
-          resolve(true);
+      if (!this.#exited) {
+        const clean = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
+          this.#stopped = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          this.#worker.postMessage({ type: 'stop' });
         });
-      });
-      this.#worker.postMessage({ type: 'stop' });
-      const clean = await stopped;
-      if (!clean) {
-        this.#options.onProblem('RW_INTERNAL', `the L7 check did not stop within ${STOP_TIMEOUT_MS} ms; its rules were removed from here`);
-        removeL7Rules(this.#options.rules.scope);
+        if (!clean) {
+          this.#options.onProblem('RW_INTERNAL', `the L7 check did not stop within ${STOP_TIMEOUT_MS} ms; its rules were removed from here`);
+          await removeL7Rules(this.#options.rules.scope);
+        }
       }
       await this.#worker.terminate();
       this.#folder.flush();

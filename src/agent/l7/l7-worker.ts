@@ -13,7 +13,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compilePolicy, type CompiledPolicy } from '../../policy/index.js';
 import { isRunwallError, type EffectivePolicy, type ErrorCode } from '../../protocol/index.js';
-import { l7RemovalCommands, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
+import { l7RemovalCommands, l7RemovalRestoreText, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
 import { NF_DROP, NF_REPEAT, NfqueueReader, iptablesRestore, iptablesSave, iptablesTry, type NfqueueReaderError, type QueuedPacket } from '../platform/index.js';
 import { FlowTable, type FlowLimits, type FlowStep, type FlowVerdict } from './flow-table.js';
 import { judgeFlowStart, type L7Flow } from './l7-decision.js';
@@ -37,6 +37,9 @@ export interface L7Stats {
 
 /** Worker -> main thread. */
 export type L7WorkerMessage =
+  /** The queue is bound; no rule feeds it until the main thread says `install`. */
+  | { readonly type: 'bound' }
+  /** The rules are in: the check is on. */
   | { readonly type: 'ready' }
   | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
   | { readonly type: 'flow'; readonly flow: L7Flow; readonly start: NamedStreamStart; readonly time: string }
@@ -46,7 +49,7 @@ export type L7WorkerMessage =
   | { readonly type: 'stopped'; readonly stats: L7Stats };
 
 /** Main thread -> worker. */
-export type L7WorkerCommand = { readonly type: 'stop' };
+export type L7WorkerCommand = { readonly type: 'install' } | { readonly type: 'stop' };
 
 const HOUSEKEEPING_MS = 5000;
 /** How often an agent checks that its iptables rules are still there. */
@@ -64,11 +67,13 @@ export class L7PacketJudge {
   readonly #stats = { packets: 0, flowsJudged: 0, flowsDenied: 0 };
   #reader: NfqueueReader | null = null;
   #rulesInstalled = false;
+  #installing: Promise<void> | null = null;
   #deadline: NodeJS.Timeout | null = null;
   #deadlineAt = 0;
   #housekeeping: NodeJS.Timeout | null = null;
   #ruleCheck: NodeJS.Timeout | null = null;
-  #checking = false;
+  /** The rule check under way, if any: stop() waits for it, so it cannot put rules back after their removal. */
+  #checking: Promise<void> | null = null;
 
   constructor(data: L7WorkerData, post: (message: L7WorkerMessage) => void) {
     this.#policy = compilePolicy(data.policy);
@@ -77,43 +82,57 @@ export class L7PacketJudge {
     this.#post = post;
   }
 
-  /** The reader first, then the rules: a packet is never queued while nobody reads the queue. */
-  async start(): Promise<void> {
+  /**
+   * Binds the queue (nothing is queued to it before installRules()) and removes what a
+   * crashed run left under the same names: loading again would add a second jump beside
+   * its. Both while the caller still sets up the network, so installing is one load.
+   */
+  async open(): Promise<void> {
     this.#reader = await NfqueueReader.open(
       this.#rules.queue,
       (packet) => this.#onPacket(packet),
       (error) => this.#onReaderError(error),
     );
+    await removeL7Rules(this.#rules.scope);
+  }
+
+  /** The rules that feed the queue, after open(): a packet is never queued while nobody reads the queue. */
+  installRules(): Promise<void> {
+    this.#installing ??= this.#install();
+    return this.#installing;
+  }
+
+  async #install(): Promise<void> {
+    if (!this.#reader) throw new Error('L7PacketJudge.installRules before open');
     this.#rulesInstalled = true;
-    // A clean slate: loading again would add a second jump beside one a crashed run left.
-    removeL7Rules(this.#rules.scope);
-    for (const family of [4, 6] as const) iptablesRestore(family, l7RestoreText(this.#rules));
+    await loadRules(this.#rules);
     this.#housekeeping = setInterval(() => this.#expire(), HOUSEKEEPING_MS);
     // On a runner the job may have sudo; in exec the rules live where the job cannot reach.
-    if (this.#rules.scope.kind === 'agent') this.#ruleCheck = setInterval(() => void this.#checkRules(), RULE_CHECK_MS);
+    if (this.#rules.scope.kind === 'agent') {
+      this.#ruleCheck = setInterval(() => {
+        if (this.#checking || !this.#rulesInstalled) return;
+        this.#checking = this.#checkRules().finally(() => {
+          this.#checking = null;
+        });
+      }, RULE_CHECK_MS);
+    }
   }
 
   /** Puts the rules back if a tamperer deleted or flushed them, and says so. */
   async #checkRules(): Promise<void> {
-    if (this.#checking || !this.#rulesInstalled) return;
-    this.#checking = true;
-    try {
-      for (const family of [4, 6] as const) {
-        const save = await iptablesSave(family);
-        if (save === null || !this.#rulesInstalled) continue;
-        const state = l7RulesIntact(save, this.#rules);
-        if (state.intact) continue;
-        try {
-          removeL7Rules(this.#rules.scope);
-          for (const again of [4, 6] as const) iptablesRestore(again, l7RestoreText(this.#rules));
-          this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); the L7 check's rules were restored` });
-        } catch (error) {
-          this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); restoring the L7 check's rules failed: ${error instanceof Error ? error.message : String(error)}` });
-        }
-        return;
+    for (const family of [4, 6] as const) {
+      const save = await iptablesSave(family);
+      if (save === null || !this.#rulesInstalled) continue;
+      const state = l7RulesIntact(save, this.#rules);
+      if (state.intact) continue;
+      try {
+        await removeL7Rules(this.#rules.scope);
+        await loadRules(this.#rules);
+        this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); the L7 check's rules were restored` });
+      } catch (error) {
+        this.#post({ type: 'tamper', message: `${state.problem} (IPv${family}); restoring the L7 check's rules failed: ${error instanceof Error ? error.message : String(error)}` });
       }
-    } finally {
-      this.#checking = false;
+      return;
     }
   }
 
@@ -202,15 +221,19 @@ export class L7PacketJudge {
 
   /** Rules out first (nothing new is queued), then every held packet answered, then the queue closed. */
   async stop(): Promise<L7Stats> {
+    // An install under way finishes first, so its rules cannot land after the removal below.
+    await this.#installing?.catch(() => undefined);
     if (this.#housekeeping) clearInterval(this.#housekeeping);
     this.#housekeeping = null;
     if (this.#ruleCheck) clearInterval(this.#ruleCheck);
     this.#ruleCheck = null;
+    await this.#checking;
     if (this.#deadline) clearTimeout(this.#deadline);
     this.#deadline = null;
     if (this.#rulesInstalled) {
       this.#rulesInstalled = false;
-      removeL7Rules(this.#rules.scope);
+      // Packets queued meanwhile are still answered: the reader is open until the end.
+      await removeL7Rules(this.#rules.scope);
     }
     for (const step of this.#flows.drain()) this.#apply(step);
     for (const [code, count] of this.#reported) {
@@ -223,15 +246,39 @@ export class L7PacketJudge {
   }
 }
 
-/** Removes a run's L7 rules (at stop, or what a crashed run left: its reader is gone, so they would hold its flows forever). */
-export function removeL7Rules(scope: L7RulesConfig['scope']): void {
-  for (const family of [4, 6] as const) {
-    for (const args of l7RemovalCommands(scope)) {
-      // `-D` deletes one copy of a rule; a jump added twice (by hand, or by a crash mid-way) goes too.
-      const repeats = args.includes('-D') ? 8 : 1;
-      for (let i = 0; i < repeats && iptablesTry(family, args); i++);
-    }
-  }
+/** Loads the rules, IPv4 and IPv6 side by side. */
+async function loadRules(rules: L7RulesConfig): Promise<void> {
+  const text = l7RestoreText(rules);
+  await Promise.all(([4, 6] as const).map((family) => iptablesRestore(family, text)));
+}
+
+/**
+ * Removes a run's L7 rules (at stop, or what a crashed run left: its reader is gone, so they
+ * would hold its flows forever). Per family one save shows what is there and one restore
+ * takes it out, IPv4 and IPv6 side by side. Never throws: when that cannot be done (the
+ * rules changed between save and restore), each piece is removed on its own, as far as it goes.
+ */
+export async function removeL7Rules(scope: L7RulesConfig['scope']): Promise<void> {
+  await Promise.all(
+    ([4, 6] as const).map(async (family) => {
+      const save = await iptablesSave(family);
+      const text = save === null ? null : l7RemovalRestoreText(save, scope);
+      if (text === '') return;
+      if (text !== null) {
+        try {
+          await iptablesRestore(family, text);
+          return;
+        } catch {
+          // One by one below.
+        }
+      }
+      for (const args of l7RemovalCommands(scope)) {
+        // `-D` deletes one copy of a rule; a jump added twice (by hand, or by a crash mid-way) goes too.
+        const repeats = args.includes('-D') ? 8 : 1;
+        for (let i = 0; i < repeats && iptablesTry(family, args); i++);
+      }
+    }),
+  );
 }
 
 /** The worker thread's entry (see l7-inspector.ts for how it is started). */
@@ -241,20 +288,34 @@ export async function runL7Worker(): Promise<void> {
   if (!port || data?.kind !== 'runwall-l7') throw new Error('runL7Worker runs only in the L7 worker thread');
   const post = (message: L7WorkerMessage): void => port.postMessage(message);
   const judge = new L7PacketJudge(data, post);
+  let ending: Promise<void> | null = null;
+  /** Stops once, saying `stopped` (asked to) or `failed` (could not start). */
+  const end = (failure?: { error: unknown }): Promise<void> =>
+    (ending ??= judge.stop().then(
+      (stats) => {
+        if (!failure) post({ type: 'stopped', stats });
+        else post({ type: 'failed', code: isRunwallError(failure.error) ? failure.error.code : 'RW_SETUP_FAILED', message: failure.error instanceof Error ? failure.error.message : String(failure.error) });
+        port.close();
+      },
+      () => port.close(),
+    ));
   try {
-    await judge.start();
+    await judge.open();
   } catch (error) {
-    await judge.stop().catch(() => undefined);
-    post({ type: 'failed', code: isRunwallError(error) ? error.code : 'RW_SETUP_FAILED', message: error instanceof Error ? error.message : String(error) });
-    port.close();
+    await end({ error });
     return;
   }
   port.on('message', (command: L7WorkerCommand) => {
-    if (command.type !== 'stop') return;
-    void judge.stop().then((stats) => {
-      post({ type: 'stopped', stats });
-      port.close();
-    });
+    if (command.type === 'stop') {
+      void end();
+      return;
+    }
+    judge.installRules().then(
+      () => {
+        if (!ending) post({ type: 'ready' });
+      },
+      (error: unknown) => void end({ error }),
+    );
   });
-  post({ type: 'ready' });
+  post({ type: 'bound' });
 }

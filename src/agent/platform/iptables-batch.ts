@@ -10,18 +10,31 @@ export type IpFamilyNumber = 4 | 6;
 
 const TIMEOUT_MS = 15_000;
 
-/** Loads `text` into the current network namespace's tables; RW_PLATFORM_MISSING without the tool, RW_SETUP_FAILED when refused. */
-export function iptablesRestore(family: IpFamilyNumber, text: string): void {
+/**
+ * Loads `text` into the current network namespace's tables; RW_PLATFORM_MISSING without the tool,
+ * RW_SETUP_FAILED when refused. Asynchronous: the L7 worker keeps answering queued packets meanwhile,
+ * and IPv4 and IPv6 can load side by side.
+ */
+export function iptablesRestore(family: IpFamilyNumber, text: string): Promise<void> {
   const tool = family === 4 ? 'iptables-restore' : 'ip6tables-restore';
-  const result = spawnSync(tool, ['-w', '5', '--noflush'], { input: text, encoding: 'utf8', timeout: TIMEOUT_MS });
-  if (result.error) {
-    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new RunwallError(missing ? 'RW_PLATFORM_MISSING' : 'RW_SETUP_FAILED', `${tool}: ${result.error.message}${missing ? ' (install iptables)' : ''}`);
-  }
-  if (result.status !== 0) {
-    const detail = (result.stderr || result.stdout).trim().split('\n').slice(0, 4).join(' | ');
-    throw new RunwallError('RW_SETUP_FAILED', `${tool} refused runwall's rules: ${detail}`);
-  }
+  return new Promise((resolve, reject) => {
+    const child = execFile(tool, ['-w', '5', '--noflush'], { encoding: 'utf8', timeout: TIMEOUT_MS }, (error, stdout, stderr) => {
+      if (!error) {
+        resolve();
+        return;
+      }
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      if (missing) {
+        reject(new RunwallError('RW_PLATFORM_MISSING', `${tool}: ${error.message} (install iptables)`));
+        return;
+      }
+      const detail = (stderr || stdout || error.message).trim().split('\n').slice(0, 4).join(' | ');
+      reject(new RunwallError('RW_SETUP_FAILED', `${tool} refused runwall's rules: ${detail}`));
+    });
+    // A tool that exits at once (missing, refusing its options) closes its input: that is reported above, not here.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(text);
+  });
 }
 
 /** One iptables/ip6tables command; true when it succeeded. For removal, where "already gone" is fine. */

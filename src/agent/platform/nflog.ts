@@ -40,6 +40,8 @@ const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 const DATAGRAM_BUFFER_BYTES = 64 * 1024;
 /** Datagrams read per readiness callback, so a flood cannot starve the event loop (poll is level-triggered). */
 const DATAGRAMS_PER_WAKEUP = 64;
+/** Datagrams read at close at most: a full receive buffer of the smallest ones. */
+const DATAGRAMS_AT_CLOSE = RECEIVE_BUFFER_BYTES / 64;
 const ACK_WAIT_MS = 1000;
 const ACK_POLL_MS = 5;
 
@@ -93,9 +95,14 @@ export class NflogReader {
     return reader;
   }
 
-  /** Stops reading and releases the group. Immediate: nothing is blocked in a read. */
+  /**
+   * Reads what the kernel has already queued (it logs each packet as it passes, so a job's
+   * last blocked attempts are there once the job is gone), then stops reading and releases
+   * the group. Immediate: nothing is blocked in a read.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.drain(null, DATAGRAMS_AT_CLOSE);
     this.closed = true;
     // libuv must stop watching the fd before it is closed.
     this.watcher?.close();
@@ -105,13 +112,13 @@ export class NflogReader {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
-  private drain(pollError: string | null): void {
+  private drain(pollError: string | null, limit = DATAGRAMS_PER_WAKEUP): void {
     if (this.closed) return;
     if (pollError !== null) {
       this.report({ code: 'RW_INTERNAL', message: `NFLOG group ${this.group}: ${pollError}` });
       return;
     }
-    for (let i = 0; i < DATAGRAMS_PER_WAKEUP && !this.closed; i++) {
+    for (let i = 0; i < limit && !this.closed; i++) {
       const received = this.lib.recv(this.fd, this.buffer, MSG_DONTWAIT | MSG_TRUNC);
       if (!received.ok) {
         if (received.errnoName === 'EAGAIN' || received.errnoName === 'EWOULDBLOCK') return;

@@ -1,7 +1,7 @@
 // The iptables rules that feed the L7 check: what they queue, how a verdict sticks to a flow,
 // fail-closed in block mode, and removal that mirrors installation.
 import { describe, expect, it } from 'vitest';
-import { L7_MARK, l7RemovalCommands, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7Scope } from '../../../src/agent/enforce/l7-rules.js';
+import { L7_MARK, l7RemovalCommands, l7RemovalRestoreText, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7Scope } from '../../../src/agent/enforce/l7-rules.js';
 
 const EXEC: L7Scope = { kind: 'exec', runId: '0a1b2c3d', jobInterface: 'rwh-0a1b2c3d' };
 const AGENT: L7Scope = { kind: 'agent', agentCgroup: 'runwall-agent' };
@@ -110,6 +110,28 @@ describe('l7RulesIntact', () => {
 -A RWL7S-agent -p tcp -m connmark --mark 0x4000000/0x6000000 -j REJECT --reject-with tcp-reset
 COMMIT
 `;
+
+  it('removal in one restore: every jump into its chains (a second copy too), then its chains emptied and deleted; nothing else', () => {
+    const twice = SAVED.replace('-A FORWARD -p tcp -j RWL7-agent\n', '-A FORWARD -p tcp -j RWL7-agent\n-A FORWARD -i eth9 -p tcp -g RWL7-agent\n-A FORWARD -j RWL7-agent\n-A FORWARD -p tcp -j RWL7-0a1b2c3d\n');
+    expect(l7RemovalRestoreText(twice, AGENT).split('\n')).toEqual([
+      '*filter',
+      '-D FORWARD -p tcp -j RWL7-agent',
+      '-D FORWARD -i eth9 -p tcp -g RWL7-agent',
+      '-D FORWARD -j RWL7-agent',
+      '-D OUTPUT ! -o lo -p tcp -j RWL7O-agent',
+      '-F RWL7-agent',
+      '-F RWL7O-agent',
+      '-F RWL7S-agent',
+      '-X RWL7-agent',
+      '-X RWL7O-agent',
+      '-X RWL7S-agent',
+      'COMMIT',
+      '',
+    ]);
+    // Another run's chains and jumps are not this one's.
+    expect(l7RemovalRestoreText(SAVED, EXEC)).toBe('');
+    expect(l7RemovalRestoreText('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', AGENT)).toBe('');
+  });
 
   it('accepts the rules as loaded, and names what a tamperer flushed or deleted', () => {
     expect(l7RulesIntact(SAVED, config)).toEqual({ intact: true });

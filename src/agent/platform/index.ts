@@ -12,7 +12,7 @@ export { NflogReader, type NflogReaderError } from './nflog.js';
 export { decodeNfqueueMessages, NF_ACCEPT, NF_DROP, NF_REPEAT, type QueuedPacket, type QueuedTcp, type QueueVerdict } from './nfqueue-message.js';
 export { NfqueueReader, type NfqueueReaderError } from './nfqueue.js';
 export { iptablesChains, iptablesRestore, iptablesSave, iptablesTry } from './iptables-batch.js';
-export { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
+export { createNetns, deleteNetns, ip, ipBatch, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
 export { loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
 export { AuditStream, auditArch, type AuditStreamProblem } from './audit.js';

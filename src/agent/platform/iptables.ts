@@ -5,7 +5,7 @@
  * job's interface is also accepted in iptables' FORWARD chain, after runwall's
  * table (priority filter - 10) has already judged every packet.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { RunwallError } from '../../protocol/index.js';
 
 type Family = 4 | 6;
@@ -16,10 +16,13 @@ function run(family: Family, args: readonly string[]): { status: number | null; 
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** True when iptables exists and its FORWARD chain drops by default. */
-export function forwardPolicyDrops(family: Family): boolean {
-  const listing = run(family, ['-S', 'FORWARD']);
-  return listing.status === 0 && /^-P FORWARD DROP$/m.test(listing.stdout);
+/** True when iptables exists and its FORWARD chain drops by default. Asynchronous: both families are asked side by side. */
+export function forwardPolicyDrops(family: Family): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(family === 4 ? 'iptables' : 'ip6tables', ['-w', '5', '-S', 'FORWARD'], { encoding: 'utf8', timeout: 10_000 }, (error, stdout) =>
+      resolve(!error && /^-P FORWARD DROP$/m.test(stdout)),
+    );
+  });
 }
 
 function ruleArgs(iface: string): string[][] {

@@ -1,12 +1,12 @@
 /**
  * Network namespaces and links through iproute2, run synchronously: this is the
- * setup path (a few calls per run), not the hot path. Every failure quotes ip's
- * own stderr.
+ * setup path (a few calls per run), not the hot path; a run's network set-up goes
+ * through ipBatch, one process for many commands. Every failure quotes ip's own stderr.
  *
  * Commands inside a namespace use `ip -n NAME` or `nsenter --net=PATH`, never
  * `ip netns exec`, which remounts /sys and hides the cgroup paths.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { RunwallError, type ErrorCode } from '../../protocol/index.js';
 
@@ -60,6 +60,40 @@ export function deleteNetns(name: string): void {
 export function ip(args: readonly string[], options: NetnsOption = {}): string {
   const prefix = options.netns === undefined ? [] : ['-n', checkedName(options.netns)];
   return run('ip', [...prefix, ...args], 'RW_SETUP_FAILED');
+}
+
+/** What a word of an `ip -batch` line may be: batch lines are split at blanks, and quotes and `#` mean something there. */
+const BATCH_WORD = /^[^\s"'\\#]+$/;
+
+/**
+ * Runs several ip commands in one process, `ip [-n NAME] -batch -`: a dozen commands
+ * cost a dozen processes otherwise, more than the commands themselves. Stops at the
+ * first that fails, RW_SETUP_FAILED quoting ip (which names the line). Asynchronous,
+ * so other start-up work goes on meanwhile.
+ */
+export async function ipBatch(commands: readonly (readonly string[])[], options: NetnsOption = {}): Promise<void> {
+  const prefix = options.netns === undefined ? [] : ['-n', checkedName(options.netns)];
+  for (const word of commands.flat()) {
+    if (!BATCH_WORD.test(word)) throw new RunwallError('RW_SETUP_FAILED', `'${word}' cannot be a word of an ip batch line`);
+  }
+  const lines = commands.map((command) => command.join(' '));
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('ip', [...prefix, '-batch', '-'], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS }, (error, _stdout, stderr) => {
+      if (!error) {
+        resolve();
+        return;
+      }
+      const command = `ip ${[...prefix, '-batch'].join(' ')} (${lines.join('; ')})`;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new RunwallError('RW_PLATFORM_MISSING', `ip is not installed (needed for '${command}')`, { command }));
+        return;
+      }
+      reject(new RunwallError('RW_SETUP_FAILED', `'${command}' failed: ${stderr.trim() || error.message}`, { command, stderr }));
+    });
+    // ip exits early when a line fails; its input closing then is reported above.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(lines.join('\n') + '\n');
+  });
 }
 
 /** Writes a sysctl, in a namespace via nsenter (the /proc/sys/net tree is per namespace of the writer). */

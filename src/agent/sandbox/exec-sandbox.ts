@@ -12,10 +12,10 @@ import { removeL7Rules } from '../l7/l7-inspector.js';
 import {
   acceptForwardFor,
   createCgroup,
-  createNetns,
   deleteNetns,
   forwardPolicyDrops,
   ip,
+  ipBatch,
   killCgroup,
   netnsExists,
   netnsPath,
@@ -136,7 +136,7 @@ export async function cleanupStaleSandboxes(nft: Nftables): Promise<CleanupRecor
       } catch {
         // Went with the namespace.
       }
-      removeL7Rules({ kind: 'exec', runId: plan.runId, jobInterface: plan.hostInterface });
+      await removeL7Rules({ kind: 'exec', runId: plan.runId, jobInterface: plan.hostInterface });
     }
     if (state.hostNetns === here || old) {
       rmSync(join(RUNS_DIR, file), { force: true });
@@ -206,16 +206,18 @@ export class ExecSandbox {
   /**
    * Creates the namespace, the veth pair and the job's resolver file. Call only
    * once the table that guards the host-side interface is in place: the job's
-   * link comes up already governed.
+   * link comes up already governed. Three ip processes (host, then job side),
+   * not one per command.
    */
-  createNetwork(): void {
+  async createNetwork(): Promise<void> {
     const p = this.plan;
     writeFileSync(this.resolvConf, `# written by runwall: the job's only resolver\nnameserver ${p.host4}\nnameserver ${p.host6}\noptions edns0\n`, {
       mode: 0o644,
     });
-    createNetns(p.netns);
+    // Asked while the links are made; both answers are needed only at the end.
+    const forwardDrops = Promise.all(([4, 6] as const).map(async (family) => ({ family, drops: await forwardPolicyDrops(family) })));
+    // Registered first: a batch that fails half-way leaves whatever it made, and both undo steps tolerate what is not there.
     this.onTeardown(`netns ${p.netns}`, () => deleteNetns(p.netns));
-    ip(['link', 'add', p.hostInterface, 'type', 'veth', 'peer', 'name', p.jobInterface, 'netns', p.netns]);
     this.onTeardown(`link ${p.hostInterface}`, () => {
       try {
         ip(['link', 'del', p.hostInterface]);
@@ -223,24 +225,42 @@ export class ExecSandbox {
         // Gone with the namespace.
       }
     });
-    // accept_ra stays as it was on other interfaces; forwarding is needed for the job's traffic.
-    sysctl('net.ipv4.ip_forward', '1');
-    sysctl('net.ipv6.conf.all.forwarding', '1');
-    sysctl(`net.ipv6.conf.${p.hostInterface}.accept_dad`, '0');
-    ip(['addr', 'add', `${p.host4}/30`, 'dev', p.hostInterface]);
-    ip(['-6', 'addr', 'add', `${p.host6}/64`, 'dev', p.hostInterface, 'nodad']);
-    for (const family of [4, 6] as const) {
-      if (!forwardPolicyDrops(family)) continue;
+    try {
+      await ipBatch([
+        ['netns', 'add', p.netns],
+        ['link', 'add', p.hostInterface, 'type', 'veth', 'peer', 'name', p.jobInterface, 'netns', p.netns],
+      ]);
+      // accept_ra stays as it was on other interfaces; forwarding is needed for the job's traffic.
+      sysctl('net.ipv4.ip_forward', '1');
+      sysctl('net.ipv6.conf.all.forwarding', '1');
+      sysctl(`net.ipv6.conf.${p.hostInterface}.accept_dad`, '0');
+      await ipBatch([
+        ['addr', 'add', `${p.host4}/30`, 'dev', p.hostInterface],
+        ['addr', 'add', `${p.host6}/64`, 'dev', p.hostInterface, 'nodad'],
+        ['link', 'set', p.hostInterface, 'up'],
+      ]);
+      await ipBatch(
+        [
+          ['link', 'set', 'lo', 'up'],
+          ['addr', 'add', `${p.job4}/30`, 'dev', p.jobInterface],
+          ['addr', 'add', `${p.job6}/64`, 'dev', p.jobInterface, 'nodad'],
+          ['link', 'set', p.jobInterface, 'up'],
+          ['route', 'add', 'default', 'via', p.host4],
+          ['route', 'add', 'default', 'via', p.host6],
+        ],
+        { netns: p.netns },
+      );
+    } catch (error) {
+      // Let every iptables process finish before the failure goes up.
+      await forwardDrops;
+      throw error;
+    }
+    const drops = await forwardDrops;
+    for (const { family, drops: policyDrops } of drops) {
+      if (!policyDrops) continue;
       const undo = acceptForwardFor(family, p.hostInterface);
       this.onTeardown(`iptables FORWARD accept for ${p.hostInterface} (IPv${family})`, undo);
     }
-    ip(['link', 'set', p.hostInterface, 'up']);
-    ip(['link', 'set', 'lo', 'up'], { netns: p.netns });
-    ip(['addr', 'add', `${p.job4}/30`, 'dev', p.jobInterface], { netns: p.netns });
-    ip(['-6', 'addr', 'add', `${p.job6}/64`, 'dev', p.jobInterface, 'nodad'], { netns: p.netns });
-    ip(['link', 'set', p.jobInterface, 'up'], { netns: p.netns });
-    ip(['route', 'add', 'default', 'via', p.host4], { netns: p.netns });
-    ip(['-6', 'route', 'add', 'default', 'via', p.host6], { netns: p.netns });
   }
 
   /**

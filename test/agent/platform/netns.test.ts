@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNetns, deleteNetns, ip, linkExists, listNetns, netnsExists, netnsPath, sysctl } from '../../../src/agent/platform/index.js';
+import { createNetns, deleteNetns, ip, ipBatch, linkExists, listNetns, netnsExists, netnsPath, sysctl } from '../../../src/agent/platform/index.js';
 import { testNetnsName } from '../../helpers/in-netns.js';
 
 const ns = testNetnsName('netns');
@@ -57,6 +57,31 @@ describe('network namespaces', () => {
     const failure = thrown(() => ip(['route', 'add', '203.0.113.0/24', 'dev', 'nope0'], { netns: ns }));
     expect(failure.code).toBe('RW_SETUP_FAILED');
     expect(failure.message).toMatch(/ip -n .* route add 203\.0\.113\.0\/24 dev nope0' exited \d+: Cannot find device "nope0"/);
+  });
+
+  it('runs a batch of ip commands in the namespace, in order, and stops at the first that fails, quoting ip', async () => {
+    await ipBatch(
+      [
+        ['link', 'add', 'rwb0', 'type', 'veth', 'peer', 'name', 'rwb1'],
+        ['addr', 'add', '10.77.0.1/30', 'dev', 'rwb0'],
+        ['addr', 'add', 'fd77::1/64', 'dev', 'rwb0', 'nodad'],
+        ['link', 'set', 'rwb0', 'up'],
+      ],
+      { netns: ns },
+    );
+    const addresses = ip(['-o', 'addr', 'show', 'dev', 'rwb0'], { netns: ns });
+    expect(addresses).toContain('10.77.0.1/30');
+    expect(addresses).toContain('fd77::1/64');
+    expect(linkExists('rwb0')).toBe(false);
+    const failure = await ipBatch([['link', 'set', 'rwb1', 'up'], ['route', 'add', '203.0.113.0/24', 'dev', 'nope0'], ['link', 'set', 'rwb1', 'down']], { netns: ns }).then(
+      () => null,
+      (error: { code?: unknown; message: string }) => error,
+    );
+    expect(failure?.code).toBe('RW_SETUP_FAILED');
+    expect(failure?.message).toMatch(/Cannot find device "nope0"/);
+    // The line after the failing one did not run.
+    expect(ip(['-o', 'link', 'show', 'rwb1'], { netns: ns })).toMatch(/[<,]UP[,>]/);
+    await expect(ipBatch([['link', 'set', 'rwb0 up;', 'x']], { netns: ns })).rejects.toThrow(/cannot be a word/);
   });
 
   it('sets sysctls inside the namespace only, in dotted or slashed form', () => {

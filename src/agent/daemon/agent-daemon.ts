@@ -156,43 +156,53 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'cleanup', message: `a previous agent had died: ${recovered.join('; ')}` });
   }
 
-  // Our own sockets (upstream DNS) are exempt from the rules by this cgroup.
-  cgroup2Root();
-  createCgroup(AGENT_CGROUP);
-  moveToCgroup(AGENT_CGROUP, process.pid);
-
   const compiled = compilePolicy(policy);
-  const bridges = bridgeAddresses();
-  const resolvers = [AGENT_LOOPBACK_RESOLVER, ...bridges];
-  const firewall = new Firewall(
-    nft,
-    {
-      table: AGENT_TABLE,
-      mode: policy.egressPolicy,
-      scope: { kind: 'agent', agentCgroup: AGENT_CGROUP, agentCgroupLevel: 1 },
-      nflogGroup: NFLOG_GROUP,
-      resolvers: resolvers.map((address) => ({ family: 4 as const, address })),
-      ...policyNetworks(compiled),
-    },
-    { graceSeconds: options.ttlGraceSeconds, load: loadRulesetWithCgroupView },
-  );
-
+  // The slowest part of the start (the L7 worker thread loading and binding its queue) goes on
+  // while the rest is prepared; nothing is fed to it before enforce().
+  const engine = EgressEngine.prepare({
+    policy: compiled,
+    pipeline,
+    ...(options.l7 === 'off' ? {} : { l7: { scope: { kind: 'agent' as const, agentCgroup: AGENT_CGROUP }, queue: L7_QUEUE } }),
+  });
   const backups: FileBackup[] = [];
   const saveState = (): void =>
     writeFileSync(statePath(paths), JSON.stringify({ pid: process.pid, startedAt: startedAt.toISOString(), table: AGENT_TABLE, backups } satisfies AgentState), {
       mode: 0o600,
     });
-  saveState();
+  let bridges: string[];
+  let firewall: Firewall;
+  try {
+    // Our own sockets (upstream DNS) are exempt from the rules by this cgroup.
+    cgroup2Root();
+    createCgroup(AGENT_CGROUP);
+    moveToCgroup(AGENT_CGROUP, process.pid);
+    bridges = bridgeAddresses();
+    firewall = new Firewall(
+      nft,
+      {
+        table: AGENT_TABLE,
+        mode: policy.egressPolicy,
+        scope: { kind: 'agent', agentCgroup: AGENT_CGROUP, agentCgroupLevel: 1 },
+        nflogGroup: NFLOG_GROUP,
+        resolvers: [AGENT_LOOPBACK_RESOLVER, ...bridges].map((address) => ({ family: 4 as const, address })),
+        ...policyNetworks(compiled),
+      },
+      { graceSeconds: options.ttlGraceSeconds, load: loadRulesetWithCgroupView },
+    );
+    saveState();
+  } catch (error: unknown) {
+    // Nothing was enforced yet: the worker is ended, nothing else was installed.
+    await engine.stop({ keepTable: true });
+    nft.close();
+    throw error;
+  }
+  const resolvers = [AGENT_LOOPBACK_RESOLVER, ...bridges];
 
   const ourResolvConf = resolvConfText([AGENT_LOOPBACK_RESOLVER]);
-  let engine: EgressEngine;
   try {
-    engine = await EgressEngine.start({
-      policy: compiled,
+    await engine.enforce({
       firewall,
-      pipeline,
       dns: { listen: resolvers.map((address) => ({ address, port: 53 })), upstream: splitUpstream(policy.dnsUpstream) },
-      ...(options.l7 === 'off' ? {} : { l7: { scope: { kind: 'agent' as const, agentCgroup: AGENT_CGROUP }, queue: L7_QUEUE } }),
     });
     // The resolver listens: now point the machine at it. Backups go to the state file first.
     backups.push(backupFile(paths.resolvConf));

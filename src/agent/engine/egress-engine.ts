@@ -44,6 +44,11 @@ export interface EgressEngineOptions {
   readonly tamperCheckMs?: number;
 }
 
+/** What the engine needs before the caller's table is ready (see EgressEngine.prepare). */
+export type EgressEnginePrelude = Pick<EgressEngineOptions, 'policy' | 'pipeline' | 'l7' | 'foldWindowMs' | 'dnsHoldMs' | 'dnsFoldWindowMs'>;
+/** The rest, given to enforce(). */
+export type EgressEngineRules = Omit<EgressEngineOptions, keyof EgressEnginePrelude>;
+
 const MALFORMED_RULE: RuleRef = {
   source: 'builtin',
   entry: 'malformed-dns',
@@ -58,88 +63,120 @@ export class EgressEngine {
   readonly policy: CompiledPolicy;
   readonly problems: EngineProblem[] = [];
   readonly addresses = new AddressBook();
-  readonly #options: EgressEngineOptions;
   readonly #pipeline: EventPipeline;
-  readonly #firewall: Firewall;
   readonly #folder: ConnectionFolder;
   readonly #dnsHold: HeldEvents<UnsequencedEvent>;
   readonly #dnsFolder: DnsFolder;
   /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
   readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
   readonly #admitted = new Map<string, string[]>();
+  /** The L7 worker opening since prepare(), marked handled (its failure comes out of enforce()). */
+  readonly #l7Opening: Promise<L7Inspector> | null;
+  #firewall: Firewall | null = null;
   #proxy: DnsProxy | null = null;
   #nflog: NflogReader | null = null;
   #l7: L7Inspector | null = null;
   #tamperTimer: NodeJS.Timeout | null = null;
   #tampered = false;
+  /** Every rule is in place (enforce() resolved): the resolver's answers no longer wait. */
+  #enforced = false;
+  /** Settles when enforce() has every rule in place, or has failed; forwarded answers wait for it. */
+  readonly #enforcing: Promise<void>;
+  #settleEnforcing: { resolve: () => void; reject: (error: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
 
-  private constructor(options: EgressEngineOptions) {
-    this.#options = options;
+  private constructor(options: EgressEnginePrelude) {
     this.policy = options.policy;
     this.#pipeline = options.pipeline;
-    this.#firewall = options.firewall;
     this.#folder = new ConnectionFolder(options.foldWindowMs ?? 500, (event) => this.#pipeline.emit(event));
     this.#dnsHold = new HeldEvents(options.dnsHoldMs ?? 200, (event) => this.#pipeline.emit(event));
     this.#dnsFolder = new DnsFolder(options.dnsFoldWindowMs ?? 2000, (event) => this.#dnsHold.add(event as UnsequencedEvent));
+    const l7 = options.l7;
+    this.#l7Opening = l7
+      ? L7Inspector.open({
+          policy: options.policy,
+          rules: { scope: l7.scope, queue: l7.queue, mode: options.policy.mode },
+          namesOf: (ip) => this.addresses.namesOf(ip),
+          emit: (event) => this.#pipeline.emit(event),
+          onProblem: (code, message) => this.#problem(code, `L7 check: ${message}`),
+          onTamper: (message) => this.#tamper(message),
+          ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
+        }).then((inspector) => (this.#l7 = inspector))
+      : null;
+    this.#l7Opening?.catch(() => undefined);
+    this.#enforcing = new Promise<void>((resolve, reject) => {
+      this.#settleEnforcing = { resolve, reject };
+    });
+    this.#enforcing.catch(() => undefined);
+  }
+
+  /**
+   * Starts what takes longest and lets nothing flow, while the caller still prepares its
+   * table (an agent: its cgroup, the bridges): the L7 worker thread loads its modules and
+   * binds its queue, but feeds nothing to it before enforce(). On a failure before
+   * enforce(), stop() ends it.
+   */
+  static prepare(options: EgressEnginePrelude): EgressEngine {
+    return new EgressEngine(options);
+  }
+
+  /** prepare() and enforce() in one. */
+  static async start(options: EgressEngineOptions): Promise<EgressEngine> {
+    const engine = EgressEngine.prepare(options);
+    await engine.enforce(options);
+    return engine;
   }
 
   /**
    * Table first, then the network, then the sensors: nothing flows before it is governed.
-   * What takes time but lets nothing flow starts at once and runs side by side with the
-   * table and the network's set-up: the L7 worker thread loading and binding its queue,
-   * the NFLOG reader binding its group. The L7 rules feed the queue only once it is read
-   * (the worker binds first), and the resolver listens last, so no answer goes out before
-   * every rule is in place; resolves only then.
+   * What takes time but lets nothing flow runs side by side with the table and the
+   * network's set-up: the L7 worker (since prepare()), the NFLOG reader binding its group.
+   * The L7 rules feed the queue only once it is read (the worker binds first). The resolver
+   * listens once the network is there, beside the L7 rules going in, but an answer it
+   * forwarded goes out (and its addresses are admitted) only once every rule is in place;
+   * until then it answers only names it refuses. Resolves then; on failure everything is
+   * stopped and the table removed.
    */
-  static async start(options: EgressEngineOptions): Promise<EgressEngine> {
-    const engine = new EgressEngine(options);
+  async enforce(options: EgressEngineRules): Promise<void> {
     const opening: Promise<unknown>[] = [];
     /** Starts `open` now; its failure is kept for the await below, and marked handled so it cannot crash the process meanwhile. */
     const begin = <T>(open: Promise<T>): Promise<T> => {
       opening.push(open.catch(() => undefined));
       return open;
     };
+    if (this.#l7Opening) begin(this.#l7Opening);
     try {
-      const l7 = options.l7
-        ? begin(
-            L7Inspector.open({
-              policy: options.policy,
-              rules: { scope: options.l7.scope, queue: options.l7.queue, mode: options.policy.mode },
-              namesOf: (ip) => engine.addresses.namesOf(ip),
-              emit: (event) => engine.#pipeline.emit(event),
-              onProblem: (code, message) => engine.#problem(code, `L7 check: ${message}`),
-              onTamper: (message) => engine.#tamper(message),
-              ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
-            }).then((inspector) => (engine.#l7 = inspector)),
-          )
-        : null;
       const nflog = begin(
         NflogReader.open(
           options.firewall.config.nflogGroup,
-          (packet) => engine.#onPacket(packet),
-          (error) => engine.#problem(error.code, `firewall log: ${error.message}`),
-        ).then((reader) => (engine.#nflog = reader)),
+          (packet) => this.#onPacket(packet),
+          (error) => this.#problem(error.code, `firewall log: ${error.message}`),
+        ).then((reader) => (this.#nflog = reader)),
       );
+      this.#firewall = options.firewall;
       options.firewall.install();
       const fallback = options.firewall.admissionFallback;
-      if (fallback) engine.#problem(fallback.code, fallback.message);
+      if (fallback) this.#problem(fallback.code, fallback.message);
       await options.prepareNetwork?.();
+      // The network is there, so its addresses can be bound; answers wait for #enforcing.
+      const proxy = begin(DnsProxy.start({ listen: options.dns.listen, upstream: options.dns.upstream, gate: this.#gate() }).then((started) => (this.#proxy = started)));
       // After the network: its set-up may put accept rules first in FORWARD, and the L7 jump must come before them.
-      if (l7) await (await l7).install();
+      if (this.#l7Opening) await (await this.#l7Opening).install();
       await nflog;
-      engine.#proxy = await DnsProxy.start({ listen: options.dns.listen, upstream: options.dns.upstream, gate: engine.#gate() });
+      await proxy;
     } catch (error: unknown) {
+      this.#settleEnforcing.reject(error);
       // Whatever was still opening is let finish, so stop() closes it too.
       await Promise.all(opening);
-      await engine.stop();
+      await this.stop();
       throw error;
     }
+    this.#enforced = true;
+    this.#settleEnforcing.resolve();
     const every = options.tamperCheckMs ?? 500;
     if (every > 0) {
-      engine.#tamperTimer = setInterval(() => engine.#checkTable(), every);
-      engine.#tamperTimer.unref();
+      this.#tamperTimer = setInterval(() => this.#checkTable(), every);
+      this.#tamperTimer.unref();
     }
-    return engine;
   }
 
   get resolverAddresses(): readonly { address: string; port: number }[] {
@@ -174,6 +211,7 @@ export class EgressEngine {
   }
 
   #checkTable(): void {
+    if (!this.#firewall) return;
     const state = this.#firewall.verify();
     if (state.intact) return;
     this.#tampered = true;
@@ -200,7 +238,10 @@ export class EgressEngine {
         const decision = this.policy.decideName(question.name);
         return decision.forward ? { action: 'forward' } : { action: 'answer', rcode: 'NXDOMAIN' };
       },
-      onResponse: (question, response, client) => this.#onResponse(question, response, key(question, client)),
+      onResponse: (question, response, client) =>
+        this.#enforced
+          ? this.#onResponse(question, response, key(question, client))
+          : this.#enforcing.then(() => this.#onResponse(question, response, key(question, client))),
       onExchange: (exchange) => this.#onExchange(exchange, exchange.question ? key(exchange.question, exchange.client) : ''),
     };
   }
@@ -228,6 +269,7 @@ export class EgressEngine {
       decision.ports.map((port) => ({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl })),
     );
     try {
+      if (!this.#firewall) throw new Error('the engine is not enforcing');
       this.#firewall.admit(admissions);
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
@@ -305,6 +347,8 @@ export class EgressEngine {
   async stop(options: { keepTable?: boolean; flushAfter?: Promise<unknown> } = {}): Promise<void> {
     if (this.#tamperTimer) clearInterval(this.#tamperTimer);
     this.#tamperTimer = null;
+    // Stopped before enforce() (the caller's set-up failed): the worker may still be opening.
+    await this.#l7Opening?.catch(() => undefined);
     // Side by side: the resolver answers no more; the L7 check takes its rules out and answers what it held.
     const l7 = this.#l7;
     await Promise.all([this.#proxy?.close(), l7?.stop()]);
@@ -321,7 +365,7 @@ export class EgressEngine {
     this.#folder.flush();
     this.#dnsFolder.flush();
     this.#dnsHold.flush();
-    if (options.keepTable) this.#firewall.close();
-    else this.#firewall.remove();
+    if (options.keepTable) this.#firewall?.close();
+    else this.#firewall?.remove();
   }
 }

@@ -95,13 +95,21 @@ export class L7Inspector {
   /**
    * Starts the worker thread: it loads its modules and binds the queue, but no rule feeds
    * the queue yet (install()), so this can run while the network is still being set up.
+   * Meanwhile this thread removes what a crashed run left under the same names (loading
+   * again would add a second jump beside its): the caller has made sure no live run owns
+   * them (an agent refuses to start beside a running one; an exec run's names are its own).
    * RunwallError (and nothing left behind) when it cannot.
    */
   static async open(options: L7InspectorOptions): Promise<L7Inspector> {
     const data: L7WorkerData = { kind: 'runwall-l7', policy: options.policy.policy, rules: options.rules, ...(options.limits ? { limits: options.limits } : {}) };
     const worker = new Worker(workerBootstrap(), { eval: true, workerData: data, stdout: false, stderr: false });
     const inspector = new L7Inspector(options, worker);
-    await inspector.#phase('bound', () => undefined);
+    const clearing = removeL7Rules(options.rules.scope);
+    try {
+      await inspector.#phase('bound', () => undefined);
+    } finally {
+      await clearing;
+    }
     return inspector;
   }
 

@@ -82,21 +82,20 @@ export class L7PacketJudge {
     this.#post = post;
   }
 
-  /**
-   * Binds the queue (nothing is queued to it before installRules()) and removes what a
-   * crashed run left under the same names: loading again would add a second jump beside
-   * its. Both while the caller still sets up the network, so installing is one load.
-   */
+  /** Binds the queue; nothing is queued to it before installRules(). */
   async open(): Promise<void> {
     this.#reader = await NfqueueReader.open(
       this.#rules.queue,
       (packet) => this.#onPacket(packet),
       (error) => this.#onReaderError(error),
     );
-    await removeL7Rules(this.#rules.scope);
   }
 
-  /** The rules that feed the queue, after open(): a packet is never queued while nobody reads the queue. */
+  /**
+   * The rules that feed the queue, after open(): a packet is never queued while nobody reads
+   * the queue. What a crashed run left under the same names is gone by then (the main thread
+   * removes it while this thread starts, see L7Inspector.open).
+   */
   installRules(): Promise<void> {
     this.#installing ??= this.#install();
     return this.#installing;

@@ -68,11 +68,11 @@ const BATCH_WORD = /^[^\s"'\\#]+$/;
 /**
  * Runs several ip commands in one process, `ip [-n NAME] -batch -`: a dozen commands
  * cost a dozen processes otherwise, more than the commands themselves. Stops at the
- * first that fails, RW_SETUP_FAILED quoting ip (which names the line). Asynchronous,
- * so other start-up work goes on meanwhile.
+ * first that fails (with `force`, runs them all), RW_SETUP_FAILED quoting ip (which
+ * names the line). Asynchronous, so other start-up work goes on meanwhile.
  */
-export async function ipBatch(commands: readonly (readonly string[])[], options: NetnsOption = {}): Promise<void> {
-  const prefix = options.netns === undefined ? [] : ['-n', checkedName(options.netns)];
+export async function ipBatch(commands: readonly (readonly string[])[], options: NetnsOption & { readonly force?: boolean } = {}): Promise<void> {
+  const prefix = [...(options.netns === undefined ? [] : ['-n', checkedName(options.netns)]), ...(options.force ? ['-force'] : [])];
   for (const word of commands.flat()) {
     if (!BATCH_WORD.test(word)) throw new RunwallError('RW_SETUP_FAILED', `'${word}' cannot be a word of an ip batch line`);
   }

@@ -216,14 +216,18 @@ export class ExecSandbox {
     });
     // Asked while the links are made; both answers are needed only at the end.
     const forwardDrops = Promise.all(([4, 6] as const).map(async (family) => ({ family, drops: await forwardPolicyDrops(family) })));
-    // Registered first: a batch that fails half-way leaves whatever it made, and both undo steps tolerate what is not there.
-    this.onTeardown(`netns ${p.netns}`, () => deleteNetns(p.netns));
-    this.onTeardown(`link ${p.hostInterface}`, () => {
-      try {
-        ip(['link', 'del', p.hostInterface]);
-      } catch {
-        // Gone with the namespace.
-      }
+    // Registered first: a batch that fails half-way leaves whatever it made, and this tolerates what is not there.
+    this.onTeardown(`netns ${p.netns}`, async () => {
+      // The link first (it takes its peer along at once; a namespace's own links go later), then the namespace; one ip process.
+      await ipBatch(
+        [
+          ['link', 'del', p.hostInterface],
+          ['netns', 'delete', p.netns],
+        ],
+        { force: true },
+      ).catch(() => undefined);
+      // What matters is that the namespace is gone (a failure to delete the link it took along is none).
+      if (netnsExists(p.netns)) deleteNetns(p.netns);
     });
     try {
       await ipBatch([

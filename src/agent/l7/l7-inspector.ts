@@ -123,13 +123,6 @@ export class L7Inspector {
     this.#started = true;
   }
 
-  /** open() and install() in one. */
-  static async start(options: L7InspectorOptions): Promise<L7Inspector> {
-    const inspector = await L7Inspector.open(options);
-    await inspector.install();
-    return inspector;
-  }
-
   /** Waits (bounded) for the worker to reach `phase`; on failure ends it and removes whatever rules it had loaded. */
   async #phase(phase: 'bound' | 'ready', begin: () => void): Promise<void> {
     if (this.#exited) throw new RunwallError('RW_SETUP_FAILED', 'the L7 check is not running');

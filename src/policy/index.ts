@@ -26,11 +26,11 @@ export {
   type NameDecision,
   type StaticAllow,
 } from './compile.js';
-export { summarizeEvents, worseVerdict } from './summary.js';
-export { buildProcessTree, eventChains, processChain, processName } from './process-tree.js';
-export { recommendPolicy } from './recommend.js';
+export { RunSummaryBuilder, summarizeEvents, worseVerdict } from './summary.js';
+export { buildProcessTree, eventChains, processChain, processName, ProcessTreeBuilder } from './process-tree.js';
+export { PolicyRecommender, recommendPolicy } from './recommend.js';
 export { canonicalIp, cidrContains, ipFamily, parseIp } from './ip.js';
-export { summarizeSteps } from './steps.js';
+export { StepSummaryBuilder, summarizeSteps } from './steps.js';
 export { parseWorkflow, planJob, type JobPlan, type PlannedStep, type Workflow, type WorkflowJob, type WorkflowStep } from './workflow.js';
 export {
   cancelJob,

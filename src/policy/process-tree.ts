@@ -36,46 +36,29 @@ type ProcessEvent = Extract<RunEvent, { kind: 'process' }>;
 type MutableNode = { -readonly [K in keyof ProcessNode]: ProcessNode[K] };
 
 /**
- * The process tree of a run: one node per process that exec'd (its last
- * program), plus the ancestors its events name (a forked shell that never
- * exec'd), linked to the nearest listed ancestor. A pid that exits and comes
- * back is a new node. Ordered by first sighting.
+ * The process tree of a run, built one event at a time: one node per process
+ * that exec'd (its last program), plus the ancestors its events name (a
+ * forked shell that never exec'd), linked to the nearest listed ancestor. A
+ * pid that exits and comes back is a new node. Ordered by first sighting.
  */
-export function buildProcessTree(events: readonly RunEvent[]): readonly ProcessNode[] {
-  const nodes: MutableNode[] = [];
+export class ProcessTreeBuilder {
+  readonly #nodes: MutableNode[] = [];
   /** The node a pid currently stands for, and whether that process has exited. */
-  const current = new Map<number, { node: MutableNode; ended: boolean }>();
+  readonly #current = new Map<number, { node: MutableNode; ended: boolean }>();
 
-  const nodeFor = (pid: number, fields: Partial<MutableNode>, parent: MutableNode | undefined): MutableNode => {
-    const live = current.get(pid);
-    if (live && !live.ended) return live.node;
-    const node: MutableNode = { id: nodes.length, pid, ...fields, ...(parent ? { parent: parent.id } : {}) };
-    nodes.push(node);
-    current.set(pid, { node, ended: false });
-    return node;
-  };
+  /** Whether any process event came (a report without them has no `processes`). */
+  #seen = false;
 
-  /** Makes sure the ancestors an event names exist (root first) and returns the nearest. */
-  const ancestorsOf = (event: ProcessEvent): MutableNode | undefined => {
-    let parent: MutableNode | undefined;
-    for (const ancestor of [...(event.process?.ancestry ?? [])].reverse()) {
-      const fields: Partial<MutableNode> = {};
-      if (ancestor.exe !== undefined) fields.exe = ancestor.exe;
-      if (ancestor.name !== undefined) fields.name = ancestor.name;
-      parent = nodeFor(ancestor.pid, fields, parent);
-    }
-    if (parent === undefined && event.ppid !== undefined) {
-      const live = current.get(event.ppid);
-      if (live && !live.ended) parent = live.node;
-    }
-    return parent;
-  };
+  get hasProcesses(): boolean {
+    return this.#seen;
+  }
 
-  for (const event of events) {
-    if (event.kind !== 'process') continue;
+  add(event: RunEvent): void {
+    if (event.kind !== 'process') return;
+    this.#seen = true;
     if (event.action === 'exec') {
-      const parent = ancestorsOf(event);
-      const node = nodeFor(event.pid, {}, parent);
+      const parent = this.#ancestorsOf(event);
+      const node = this.#nodeFor(event.pid, {}, parent);
       node.startTime = event.time;
       if (event.ppid !== undefined) node.ppid = event.ppid;
       if (event.exe !== undefined) node.exe = event.exe;
@@ -87,12 +70,46 @@ export function buildProcessTree(events: readonly RunEvent[]): readonly ProcessN
       if (event.container !== undefined) node.container = { ...event.container };
       if (event.step !== undefined && node.step === undefined) node.step = event.step;
     } else if (event.action === 'exit') {
-      const live = current.get(event.pid);
-      if (!live || live.ended) continue;
+      const live = this.#current.get(event.pid);
+      if (!live || live.ended) return;
       live.ended = true;
       live.node.endTime = event.time;
       if (event.exitCode !== undefined) live.node.exitCode = event.exitCode;
     }
   }
-  return deepFreeze(nodes as ProcessNode[]);
+
+  finish(): readonly ProcessNode[] {
+    return deepFreeze(this.#nodes.map((node) => ({ ...node })) as ProcessNode[]);
+  }
+
+  #nodeFor(pid: number, fields: Partial<MutableNode>, parent: MutableNode | undefined): MutableNode {
+    const live = this.#current.get(pid);
+    if (live && !live.ended) return live.node;
+    const node: MutableNode = { id: this.#nodes.length, pid, ...fields, ...(parent ? { parent: parent.id } : {}) };
+    this.#nodes.push(node);
+    this.#current.set(pid, { node, ended: false });
+    return node;
+  }
+
+  /** Makes sure the ancestors an event names exist (root first) and returns the nearest. */
+  #ancestorsOf(event: ProcessEvent): MutableNode | undefined {
+    let parent: MutableNode | undefined;
+    for (const ancestor of [...(event.process?.ancestry ?? [])].reverse()) {
+      const fields: Partial<MutableNode> = {};
+      if (ancestor.exe !== undefined) fields.exe = ancestor.exe;
+      if (ancestor.name !== undefined) fields.name = ancestor.name;
+      parent = this.#nodeFor(ancestor.pid, fields, parent);
+    }
+    if (parent === undefined && event.ppid !== undefined) {
+      const live = this.#current.get(event.ppid);
+      if (live && !live.ended) parent = live.node;
+    }
+    return parent;
+  }
+}
+
+export function buildProcessTree(events: readonly RunEvent[]): readonly ProcessNode[] {
+  const builder = new ProcessTreeBuilder();
+  for (const event of events) builder.add(event);
+  return builder.finish();
 }

@@ -66,14 +66,31 @@ class Recommender {
   }
 }
 
-export function recommendPolicy(events: readonly RunEvent[], policy: EffectivePolicy): RecommendedPolicy {
-  const recommender = new Recommender(compilePolicy(policy));
-  const reachedNames = new Set<string>();
-  for (const event of events) {
+/** What a run's DNS events for one name ask of the recommendation, should no connection reach the name. */
+const ON_LIST = 1;
+const BLOCKED = 2;
+const RESOLVED = 4;
+
+/**
+ * The recommended policy built one event at a time: connections and requests
+ * are judged as they come; a DNS name waits (as a few bits) until the end,
+ * since a later connection to it makes its DNS events moot.
+ */
+export class PolicyRecommender {
+  readonly #recommender: Recommender;
+  readonly #reachedNames = new Set<string>();
+  readonly #dnsNames = new Map<string, number>();
+
+  constructor(policy: EffectivePolicy) {
+    this.#recommender = new Recommender(compilePolicy(policy));
+  }
+
+  add(event: RunEvent): void {
+    const recommender = this.#recommender;
     if (event.kind === 'connection') {
       const address = displayAddress(event.destination);
       const name = event.name === undefined ? undefined : normalizeQueryName(event.name);
-      if (name !== undefined) reachedNames.add(name);
+      if (name !== undefined) this.#reach(name);
       const shown = destinationText(name ?? address, event.port);
       if (event.verdict === 'attack-blocked') recommender.exclude(shown, ON_BLOCK_LIST);
       else if (event.protocol !== 'tcp') recommender.exclude(`${shown}/${event.protocol}`, TCP_ONLY);
@@ -81,32 +98,48 @@ export function recommendPolicy(events: readonly RunEvent[], policy: EffectivePo
       else recommender.tcp(event.destination, event.port, event.name);
     } else if (event.kind === 'http') {
       const name = httpHostName(event.host);
-      reachedNames.add(name);
+      this.#reach(name);
       if (event.verdict === 'attack-blocked') recommender.exclude(destinationText(name, event.port), ON_BLOCK_LIST);
       else if (event.verdict === 'blocked') recommender.exclude(destinationText(name, event.port), WAS_BLOCKED);
       else recommender.tcp(event.destination, event.port, name);
+    } else if (event.kind === 'dns') {
+      const name = normalizeQueryName(event.name);
+      if (this.#reachedNames.has(name)) return;
+      // Only names that resolved: an NXDOMAIN gets the same answer in block mode without an entry.
+      const wants = event.verdict === 'attack-blocked' ? ON_LIST : event.verdict === 'blocked' ? BLOCKED : event.rcode === 'NOERROR' ? RESOLVED : 0;
+      this.#dnsNames.set(name, (this.#dnsNames.get(name) ?? 0) | wants);
     }
   }
-  for (const event of events) {
-    if (event.kind !== 'dns') continue;
-    const name = normalizeQueryName(event.name);
-    if (reachedNames.has(name)) continue;
-    if (event.verdict === 'attack-blocked') recommender.exclude(name, ON_BLOCK_LIST);
-    else if (event.verdict === 'blocked') recommender.exclude(name, WAS_BLOCKED);
-    // Only names that resolved: an NXDOMAIN gets the same answer in block mode without an entry.
-    else if (event.rcode === 'NOERROR') recommender.resolvedName(name);
+
+  finish(): RecommendedPolicy {
+    const recommender = this.#recommender;
+    for (const [name, wants] of this.#dnsNames) {
+      if (wants & ON_LIST) recommender.exclude(name, ON_BLOCK_LIST);
+      if (wants & BLOCKED) recommender.exclude(name, WAS_BLOCKED);
+      if (wants & RESOLVED) recommender.resolvedName(name);
+    }
+    const allowedEndpoints = [...recommender.entries].sort();
+    const recommended = new Set(allowedEndpoints);
+    const excluded = [...recommender.excluded.values()]
+      // A destination recommended from one event is not also "excluded" because another event was blocked.
+      .filter((item) => !(item.reason === WAS_BLOCKED && recommended.has(item.destination)))
+      .sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+    return deepFreeze({
+      egressPolicy: 'block',
+      allowedEndpoints,
+      allowedEndpointsText: allowedEndpoints.join('\n'),
+      excluded,
+    });
   }
 
-  const allowedEndpoints = [...recommender.entries].sort();
-  const recommended = new Set(allowedEndpoints);
-  const excluded = [...recommender.excluded.values()]
-    // A destination recommended from one event is not also "excluded" because another event was blocked.
-    .filter((item) => !(item.reason === WAS_BLOCKED && recommended.has(item.destination)))
-    .sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
-  return deepFreeze({
-    egressPolicy: 'block',
-    allowedEndpoints,
-    allowedEndpointsText: allowedEndpoints.join('\n'),
-    excluded,
-  });
+  #reach(name: string): void {
+    this.#reachedNames.add(name);
+    this.#dnsNames.delete(name);
+  }
+}
+
+export function recommendPolicy(events: readonly RunEvent[], policy: EffectivePolicy): RecommendedPolicy {
+  const recommender = new PolicyRecommender(policy);
+  for (const event of events) recommender.add(event);
+  return recommender.finish();
 }

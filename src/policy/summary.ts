@@ -31,15 +31,41 @@ export function processLabel(process: ProcessRef | undefined): string | undefine
   return process.exe ?? `pid:${process.pid}`;
 }
 
+/**
+ * A few distinct texts: nothing, one, a short list, or past FEW_MAX a Set. A
+ * destination names one or two addresses and processes; a Set for each of
+ * thousands of destinations was most of the summary's memory.
+ */
+type FewTexts = undefined | string | string[] | Set<string>;
+const FEW_MAX = 16;
+
+function withText(few: FewTexts, text: string): FewTexts {
+  if (few === undefined) return text;
+  if (typeof few === 'string') return few === text ? few : [few, text];
+  if (few instanceof Set) return few.add(text);
+  if (few.includes(text)) return few;
+  if (few.length < FEW_MAX) {
+    few.push(text);
+    return few;
+  }
+  return new Set([...few, text]);
+}
+
+function sortedTexts(few: FewTexts): string[] {
+  if (few === undefined) return [];
+  if (typeof few === 'string') return [few];
+  return [...few].sort();
+}
+
 interface Group {
-  name: string;
-  port: number | null;
-  protocol: TransportProtocol | 'dns';
-  verdict: Verdict;
+  readonly name: string;
+  readonly port: number | null;
+  readonly protocol: TransportProtocol | 'dns';
+  readonly verdict: Verdict;
   count: number;
-  addresses: Set<string>;
-  processes: Set<string>;
-  chains: Set<string>;
+  addresses: FewTexts;
+  processes: FewTexts;
+  chains: FewTexts;
 }
 
 function compareDestinations(a: DestinationSummary, b: DestinationSummary): number {
@@ -51,82 +77,136 @@ function compareDestinations(a: DestinationSummary, b: DestinationSummary): numb
   );
 }
 
+function groupKey(name: string, port: number | null, protocol: Group['protocol'], verdict: Verdict): string {
+  return JSON.stringify([name, port, protocol, verdict]);
+}
+
+function newGroup(name: string, port: number | null, protocol: Group['protocol'], verdict: Verdict): Group {
+  return { name, port, protocol, verdict, count: 0, addresses: undefined, processes: undefined, chains: undefined };
+}
+
 /**
- * One destination per (name-or-address, port, protocol, verdict) from
- * connection and http events, plus DNS names the job never connected to;
- * verdict counts over all events (a folded connection or http event counts `count` times).
+ * The run summary built one event at a time, so a run's events need not be
+ * held to summarize them: it keeps one small group per destination, not one
+ * entry per event. One destination per (name-or-address, port, protocol,
+ * verdict) from connection and http events, plus DNS names the job never
+ * connected to; verdict counts over all events (a folded event counts
+ * `count` times).
  */
-export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
-  const groups = new Map<string, Group>();
-  const add = (
-    name: string,
-    port: number | null,
-    protocol: Group['protocol'],
-    verdict: Verdict,
-    count: number,
-    addresses: readonly string[],
-    process: ProcessRef | undefined,
-    chains: readonly string[],
-  ): void => {
-    const key = JSON.stringify([name, port, protocol, verdict]);
-    let group = groups.get(key);
-    if (group === undefined) {
-      group = { name, port, protocol, verdict, count: 0, addresses: new Set(), processes: new Set(), chains: new Set() };
-      groups.set(key, group);
-    }
-    group.count += count;
-    for (const address of addresses) group.addresses.add(address);
-    const label = processLabel(process);
-    if (label !== undefined) group.processes.add(label);
-    for (const chain of chains) group.chains.add(chain);
-  };
+export class RunSummaryBuilder {
+  readonly #groups = new Map<string, Group>();
+  /** DNS-only destinations by name (one per verdict seen), until a connection or request reaches the name (then dropped for good). */
+  readonly #dnsGroups = new Map<string, Group | Group[]>();
+  readonly #reachedNames = new Set<string>();
+  /** One copy of each label and chain: thousands of destinations name the same few processes. */
+  readonly #texts = new Map<string, string>();
+  readonly #counts = { events: 0, allowed: 0, blocked: 0, attackBlocked: 0, audit: 0, detections: 0 };
+  #verdict: Verdict = 'allowed';
 
-  const counts = { events: events.length, allowed: 0, blocked: 0, attackBlocked: 0, audit: 0, detections: 0 };
-  let verdict: Verdict = 'allowed';
-  const tally = (v: Verdict, n: number): void => {
-    if (v === 'attack-blocked') counts.attackBlocked += n;
-    else counts[v] += n;
-    verdict = worseVerdict(verdict, v);
-  };
-
-  const reachedNames = new Set<string>();
-  for (const event of events) {
+  add(event: RunEvent): void {
+    this.#counts.events += 1;
     if (event.kind === 'connection') {
       const address = displayAddress(event.destination);
       const name = event.name === undefined ? address : normalizeQueryName(event.name);
-      if (event.name !== undefined) reachedNames.add(name);
-      add(name, event.port, event.protocol, event.verdict, event.count, [address], event.process, eventChains(event));
-      tally(event.verdict, event.count);
+      if (event.name !== undefined) this.#reach(name);
+      const group = this.#group(name, event.port, event.protocol, event.verdict);
+      this.#addTo(group, event.count, event);
+      this.#addAddress(group, address);
+      this.#tally(event.verdict, event.count);
     } else if (event.kind === 'http') {
       const name = httpHostName(event.host);
-      reachedNames.add(name);
+      this.#reach(name);
       const count = event.count ?? 1;
-      add(name, event.port, 'tcp', event.verdict, count, [displayAddress(event.destination)], event.process, eventChains(event));
-      tally(event.verdict, count);
+      const group = this.#group(name, event.port, 'tcp', event.verdict);
+      this.#addTo(group, count, event);
+      this.#addAddress(group, displayAddress(event.destination));
+      this.#tally(event.verdict, count);
     } else if (event.kind === 'dns') {
-      tally(event.verdict, event.count ?? 1);
+      const count = event.count ?? 1;
+      this.#tally(event.verdict, count);
+      const name = normalizeQueryName(event.name);
+      if (this.#reachedNames.has(name)) return;
+      const group = this.#dnsGroup(name, event.verdict);
+      this.#addTo(group, count, event);
+      for (const answer of event.answers) if (canonicalIp(answer.data) !== null) this.#addAddress(group, displayAddress(answer.data));
     } else if (event.kind === 'detection') {
-      counts.detections += 1;
+      this.#counts.detections += 1;
     }
   }
-  for (const event of events) {
-    if (event.kind !== 'dns') continue;
-    const name = normalizeQueryName(event.name);
-    if (reachedNames.has(name)) continue;
-    const answers = event.answers.filter((answer) => canonicalIp(answer.data) !== null).map((answer) => displayAddress(answer.data));
-    add(name, null, 'dns', event.verdict, event.count ?? 1, answers, event.process, eventChains(event));
+
+  finish(): RunSummary {
+    const groups = [...this.#groups.values(), ...[...this.#dnsGroups.values()].flat()];
+    const destinations: DestinationSummary[] = groups.map((group) => ({
+      name: group.name,
+      addresses: sortedTexts(group.addresses),
+      port: group.port,
+      protocol: group.protocol,
+      count: group.count,
+      verdict: group.verdict,
+      processes: sortedTexts(group.processes),
+      chains: sortedTexts(group.chains),
+    }));
+    destinations.sort(compareDestinations);
+    return deepFreeze({ destinations, counts: { ...this.#counts }, verdict: this.#verdict });
   }
 
-  const destinations: DestinationSummary[] = [...groups.values()].map((group) => ({
-    name: group.name,
-    addresses: [...group.addresses].sort(),
-    port: group.port,
-    protocol: group.protocol,
-    count: group.count,
-    verdict: group.verdict,
-    processes: [...group.processes].sort(),
-    chains: [...group.chains].sort(),
-  }));
-  destinations.sort(compareDestinations);
-  return deepFreeze({ destinations, counts, verdict });
+  #reach(name: string): void {
+    this.#reachedNames.add(name);
+    this.#dnsGroups.delete(name);
+  }
+
+  #group(name: string, port: number | null, protocol: Group['protocol'], verdict: Verdict): Group {
+    const key = groupKey(name, port, protocol, verdict);
+    let group = this.#groups.get(key);
+    if (group === undefined) {
+      group = newGroup(name, port, protocol, verdict);
+      this.#groups.set(key, group);
+    }
+    return group;
+  }
+
+  #dnsGroup(name: string, verdict: Verdict): Group {
+    const known = this.#dnsGroups.get(name);
+    if (known === undefined) {
+      const group = newGroup(name, null, 'dns', verdict);
+      this.#dnsGroups.set(name, group);
+      return group;
+    }
+    const list = Array.isArray(known) ? known : [known];
+    const found = list.find((group) => group.verdict === verdict);
+    if (found !== undefined) return found;
+    const group = newGroup(name, null, 'dns', verdict);
+    this.#dnsGroups.set(name, [...list, group]);
+    return group;
+  }
+
+  #addAddress(group: Group, address: string): void {
+    group.addresses = withText(group.addresses, address);
+  }
+
+  #addTo(group: Group, count: number, event: { readonly process?: ProcessRef | undefined; readonly processCandidates?: readonly ProcessRef[] | undefined }): void {
+    group.count += count;
+    const label = processLabel(event.process);
+    if (label !== undefined) group.processes = withText(group.processes, this.#text(label));
+    for (const chain of eventChains(event)) group.chains = withText(group.chains, this.#text(chain));
+  }
+
+  #text(text: string): string {
+    const known = this.#texts.get(text);
+    if (known !== undefined) return known;
+    this.#texts.set(text, text);
+    return text;
+  }
+
+  #tally(verdict: Verdict, count: number): void {
+    if (verdict === 'attack-blocked') this.#counts.attackBlocked += count;
+    else this.#counts[verdict] += count;
+    this.#verdict = worseVerdict(this.#verdict, verdict);
+  }
+}
+
+export function summarizeEvents(events: readonly RunEvent[]): RunSummary {
+  const builder = new RunSummaryBuilder();
+  for (const event of events) builder.add(event);
+  return builder.finish();
 }

@@ -102,6 +102,15 @@ describe('recommendPolicy', () => {
     fc.record({ host: domain, destination: ipv4, port, verdict: fc.constantFrom(...verdicts) }).map((fields) => http(fields)),
   );
 
+  it('property: the recommendation does not depend on the order of the events', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 25 }), fc.constantFrom<EgressMode>('audit', 'block'), (events, mode) => {
+        const original = policy(mode, '', 'evil.test exfiltration endpoint');
+        expect(recommendPolicy([...events].reverse(), original)).toEqual(recommendPolicy(events, original));
+      }),
+    );
+  });
+
   it('property: the recommendation parses back and, compiled in block mode, allows every connection it was made from', () => {
     const blockList = 'evil.test exfiltration endpoint\n203.0.113.66 botnet\n2001:db8:bad::/48 hostile';
     fc.assert(

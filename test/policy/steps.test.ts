@@ -20,4 +20,13 @@ describe('summarizeSteps', () => {
       { id: 'late', name: 'Late', source: 'marker', startedAt: 't5', events: 0 },
     ]);
   });
+
+  it('counts the events of a step that came before the step itself began', () => {
+    const events: RunEvent[] = [
+      { kind: 'dns', seq: 1, time: 't1', step: 'early', name: 'a.test', qtype: 'A', transport: 'udp', client: 'x', verdict: 'allowed', rule, rcode: 'NOERROR', answers: [], admitted: [] },
+      { kind: 'step', seq: 2, time: 't2', action: 'begin', id: 'early', name: 'Early', source: 'runner' },
+      { kind: 'agent', seq: 3, time: 't3', step: 'nowhere', action: 'stop', message: 'x' },
+    ];
+    expect(summarizeSteps(events)).toEqual([{ id: 'early', name: 'Early', source: 'runner', startedAt: 't2', events: 1 }]);
+  });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { summarizeEvents } from '../../src/policy/index.js';
 import { isDeepFrozen } from './helpers.js';
@@ -121,5 +122,42 @@ describe('summarizeEvents', () => {
       ['evil.test', 'dns', 7],
       ['only-dns.test', 'dns', 500],
     ]);
+  });
+
+  it('a name a connection reaches has no DNS-only entry, whether its DNS events came before or after the connection', () => {
+    const query = () => dns({ name: 'registry.test', verdict: 'allowed', answers: ['198.51.100.10'] });
+    const connect = connection({ destination: '198.51.100.10', port: 443, verdict: 'allowed', name: 'registry.test' });
+    for (const events of [[query(), connect], [connect, query()], [query(), connect, query()]]) {
+      const summary = summarizeEvents(events);
+      expect(summary.destinations.map((d) => [d.name, d.protocol])).toEqual([['registry.test', 'tcp']]);
+      expect(summary.counts.allowed).toBe(events.length);
+    }
+  });
+
+  it('a destination reached at many addresses lists each of them once, sorted', () => {
+    const addresses = Array.from({ length: 40 }, (_, i) => `198.51.100.${100 - i}`);
+    const events = [...addresses, ...addresses].map((destination) => connection({ destination, port: 443, verdict: 'allowed', name: 'cdn.test' }));
+    const [destination] = summarizeEvents(events).destinations;
+    expect(destination?.addresses).toEqual([...addresses].sort());
+    expect(destination?.count).toBe(80);
+  });
+
+  it('property: the summary does not depend on the order of the events', () => {
+    const name = fc.constantFrom('a.test', 'b.test', 'c.test');
+    const address = fc.constantFrom('198.51.100.1', '198.51.100.2', '2001:db8::1');
+    const verdict = fc.constantFrom<'allowed' | 'blocked' | 'audit'>('allowed', 'blocked', 'audit');
+    const process = fc.option(fc.constantFrom({ pid: 1, exe: '/usr/bin/curl' }, { pid: 2, exe: '/usr/bin/wget' }), { nil: undefined });
+    const event = fc.oneof(
+      fc.record({ name, verdict, answers: fc.array(address, { maxLength: 2 }), process }).map((f) => dns({ name: f.name, verdict: f.verdict, answers: f.answers, ...(f.process ? { process: f.process } : {}) })),
+      fc.record({ name: fc.option(name, { nil: undefined }), destination: address, verdict, process }).map((f) =>
+        connection({ destination: f.destination, port: 443, verdict: f.verdict, ...(f.name ? { name: f.name } : {}), ...(f.process ? { process: f.process } : {}) }),
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), fc.integer(), (events, seed) => {
+        const shuffled = [...events].sort((a, b) => ((a.seq * 7919 + seed) % 101) - ((b.seq * 7919 + seed) % 101));
+        expect(summarizeEvents(shuffled)).toEqual(summarizeEvents(events));
+      }),
+    );
   });
 });

@@ -23,7 +23,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-export function formatRunSummaryLine(report: RunReport, reportPath?: string): string {
+export function formatRunSummaryLine(report: Pick<RunReport, 'summary' | 'enforcement'>, reportPath?: string): string {
   const c = report.summary.counts;
   const parts = [`runwall: ${report.summary.destinations.length} destinations`, `${c.blocked} blocked`];
   if (c.attackBlocked > 0) parts.push(`${c.attackBlocked} attack-blocked`);

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   RW_FANOTIFY_MALFORMED: 'A fanotify event record could not be decoded; the file event was dropped and reported.',
   RW_FILE_EVENTS_LOST: 'The kernel dropped file events (fanotify queue overflow) or the sensor could not place them; some file changes were not recorded.',
   RW_PROCESS_EVENTS_LOST: 'The kernel dropped process or audit events because the reader fell behind; some processes or attributions may be missing.',
+  RW_EVENTS_SPOOL_FAILED: 'The events spool (the file where a run\'s events wait for the report, in the agent\'s state directory or beside the exec\'s report) could not be written, or was cut behind runwall\'s back; events not in the file were kept in memory, and the message says which events, if any, are missing from the report.',
   RW_AUDIT_UNAVAILABLE: 'Linux audit cannot be used (not in the kernel, locked, or refused); processes are recorded without audit\'s argv and cwd, and network events are not attributed to processes.',
   // Server.
   RW_AUTH_REQUIRED: 'The request has no valid API key or session.',

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { compilePolicy } from '../../policy/index.js';
-import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
+import { RunwallError, type EffectivePolicy } from '../../protocol/index.js';
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
@@ -18,8 +18,8 @@ import { removeL7Rules } from '../l7/l7-inspector.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
-import { buildReport, ciFromEnvironment } from '../report/build-report.js';
-import { writeReportFile } from '../report/write-report-file.js';
+import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
+import { RunRecorder } from '../report/run-recorder.js';
 import { startSensors } from '../sensors/start-sensors.js';
 import { STEPS_KEY } from '../steps/step-sensor.js';
 import { StepTracker } from '../steps/step-tracker.js';
@@ -65,6 +65,11 @@ function statePath(paths: AgentPaths): string {
   return `${paths.stateDir}/state.json`;
 }
 
+/** Where the agent's events wait for the report (a file per agent process, so one never truncates another's). */
+function spoolPath(paths: AgentPaths, pid: number): string {
+  return `${paths.stateDir}/events-${pid}.spool`;
+}
+
 function readAgentState(paths: AgentPaths): AgentState | null {
   try {
     return JSON.parse(readFileSync(statePath(paths), 'utf8')) as AgentState;
@@ -103,6 +108,7 @@ export async function recoverDeadAgent(paths: AgentPaths, nft: Nftables): Promis
     restoreFile(backup);
     done.push(`restored ${backup.path}`);
   }
+  rmSync(spoolPath(paths, state.pid), { force: true });
   rmSync(statePath(paths), { force: true });
   return done;
 }
@@ -135,6 +141,13 @@ export interface AgentStatus {
   readonly events: number;
   readonly problems: readonly { code: string; message: string; time: string }[];
   readonly rssBytes: number;
+  /** Where the memory is: V8 heap, memory outside it (buffers, native), for `runwall agent status`. */
+  readonly memory: { readonly heapUsedBytes: number; readonly heapTotalBytes: number; readonly externalBytes: number; readonly arrayBuffersBytes: number };
+}
+
+function memoryFigures(): AgentStatus['memory'] {
+  const usage = process.memoryUsage();
+  return { heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal, externalBytes: usage.external, arrayBuffersBytes: usage.arrayBuffers };
 }
 
 /** Runs the agent in this process until `stop` arrives over the control socket (or SIGTERM/SIGINT). */
@@ -146,12 +159,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const startedAt = new Date();
   const pipeline = new EventPipeline();
-  const events: RunEvent[] = [];
-  pipeline.subscribe((event) => events.push(event));
+  const recovered = await recoverDeadAgent(paths, nft);
+  // After the recovery: it refuses when another agent lives, whose files this one must not touch.
+  const recorder = await RunRecorder.open(policy, spoolPath(paths, process.pid));
+  pipeline.subscribe(recorder.record);
   const exporter = options.eventsPath ? new JsonlExporter(options.eventsPath) : null;
   if (exporter) pipeline.subscribe(exporter.write);
 
-  const recovered = await recoverDeadAgent(paths, nft);
   if (recovered.length > 0) {
     pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'cleanup', message: `a previous agent had died: ${recovered.join('; ')}` });
   }
@@ -194,6 +208,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     // Nothing was enforced yet: the worker is ended, nothing else was installed.
     await engine.stop({ keepTable: true });
     nft.close();
+    await recorder.discard();
     throw error;
   }
   const resolvers = [AGENT_LOOPBACK_RESOLVER, ...bridges];
@@ -225,11 +240,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       nft.run(buildLockdownRuleset(AGENT_TABLE, NFLOG_GROUP));
       saveState();
       nft.close();
+      await recorder.discard();
       throw new RunwallError(code, `${reason}; the machine is left blocked (fail-closed): only loopback traffic passes until 'runwall agent stop' lifts it`);
     }
     firewall.remove();
     rmSync(statePath(paths), { force: true });
     nft.close();
+    await recorder.discard();
     throw error instanceof RunwallError ? error : new RunwallError('RW_SETUP_FAILED', `agent set-up failed: ${reason}`);
   }
   const enforcingAfterMs = Math.round(process.uptime() * 1000);
@@ -267,8 +284,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     message: `${policy.egressPolicy} mode on output and forward; resolver ${resolvers.join(', ')}; TLS SNI / HTTP Host check ${options.l7 === 'off' ? 'off' : 'on'}; ${enforcingAfterMs} ms after start`,
   });
 
-  let stopping: Promise<RunReport> | null = null;
-  const stop = (reportPath: string): Promise<RunReport> => {
+  let stopping: Promise<ReportHead> | null = null;
+  const stop = (reportPath: string): Promise<ReportHead> => {
     stopping ??= (async () => {
       clearInterval(resolverWatch);
       pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: 'agent stopping; resolver configuration restored' });
@@ -279,20 +296,21 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       await sensorsStopped;
       nft.close();
       const ci = ciFromEnvironment(process.env);
-      const report = buildReport({
-        run: {
-          runId: `agent-${process.pid}-${startedAt.getTime()}`,
-          surface: 'agent',
-          host: hostname(),
-          startedAt: startedAt.toISOString(),
-          endedAt: new Date().toISOString(),
-          ...(ci ? { ci } : {}),
+      const report = await recorder.finish(
+        {
+          run: {
+            runId: `agent-${process.pid}-${startedAt.getTime()}`,
+            surface: 'agent',
+            host: hostname(),
+            startedAt: startedAt.toISOString(),
+            endedAt: new Date().toISOString(),
+            ...(ci ? { ci } : {}),
+          },
+          policy,
+          enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems, ...sensors.problems] },
         },
-        policy,
-        enforcement: { enforced: policy.egressPolicy === 'block' && !engine.tampered, failClosed: engine.tampered, problems: [...engine.problems, ...sensors.problems] },
-        events,
-      });
-      await writeReportFile(reportPath, report);
+        reportPath,
+      );
       await exporter?.close();
       rmSync(statePath(paths), { force: true });
       return report;
@@ -312,6 +330,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           events: pipeline.count,
           problems: engine.problems,
           rssBytes: process.memoryUsage.rss(),
+          memory: memoryFigures(),
         } satisfies AgentStatus;
       case 'stop': {
         const report = await stop(request.report ?? options.defaultReportPath);

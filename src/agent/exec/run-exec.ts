@@ -6,7 +6,7 @@
 import { constants as osConstants, hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { compilePolicy, type JobPlan } from '../../policy/index.js';
-import { RunwallError, type EffectivePolicy, type RunEvent, type RunReport } from '../../protocol/index.js';
+import { RunwallError, type EffectivePolicy } from '../../protocol/index.js';
 import { EgressEngine } from '../engine/egress-engine.js';
 import { splitUpstream } from '../engine/upstream.js';
 import { Firewall } from '../enforce/firewall.js';
@@ -14,8 +14,8 @@ import { policyNetworks } from '../enforce/ruleset.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
 import { Nftables, cgroup2Root, childPids } from '../platform/index.js';
-import { buildReport, ciFromEnvironment } from '../report/build-report.js';
-import { writeReportFile } from '../report/write-report-file.js';
+import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
+import { RunRecorder } from '../report/run-recorder.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
 import { DROPPED_CAPABILITIES } from '../sandbox/sandbox-plan.js';
 import { startSensors } from '../sensors/start-sensors.js';
@@ -43,7 +43,8 @@ export interface ExecRequest {
 
 export interface ExecOutcome {
   readonly exitCode: number;
-  readonly report: RunReport;
+  /** The report without its events (they went to the report file, if one was asked for). */
+  readonly report: ReportHead;
 }
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -55,8 +56,9 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   const nft = Nftables.open();
   const startedAt = new Date();
   const pipeline = new EventPipeline();
-  const events: RunEvent[] = [];
-  pipeline.subscribe((event) => events.push(event));
+  // The events wait beside the report file for it; with no report file only the summary is kept.
+  const recorder = await RunRecorder.open(request.policy, request.reportPath ? `${request.reportPath}.${process.pid}.events` : null);
+  pipeline.subscribe(recorder.record);
   const exporter = request.eventsPath ? new JsonlExporter(request.eventsPath) : null;
   if (exporter) pipeline.subscribe(exporter.write);
 
@@ -108,6 +110,7 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
     firewall.remove();
     await sandbox.teardown();
     await exporter?.close().catch(() => undefined);
+    await recorder.discard();
     nft.close();
     if (error instanceof RunwallError) throw error;
     throw new RunwallError('RW_SETUP_FAILED', `could not set up the sandbox: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
@@ -144,30 +147,31 @@ export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   pipeline.emit({ kind: 'agent', time: new Date().toISOString(), action: 'stop', message: `job exited with status ${exitCode}` });
 
   const ci = ciFromEnvironment(process.env);
-  const report = buildReport({
-    run: {
-      runId: plan.runId,
-      surface: 'exec',
-      host: hostname(),
-      startedAt: startedAt.toISOString(),
-      endedAt: new Date().toISOString(),
-      ...(request.workflow
-        ? { workflow: { path: request.workflow.path, job: request.workflow.plan.job.id, ...(request.workflow.plan.workflow.name ? { name: request.workflow.plan.workflow.name } : {}) } }
-        : { command: [request.command, ...request.args] }),
-      exitCode,
-      signal: signal ?? null,
-      ...(ci ? { ci } : {}),
+  const report = await recorder.finish(
+    {
+      run: {
+        runId: plan.runId,
+        surface: 'exec',
+        host: hostname(),
+        startedAt: startedAt.toISOString(),
+        endedAt: new Date().toISOString(),
+        ...(request.workflow
+          ? { workflow: { path: request.workflow.path, job: request.workflow.plan.job.id, ...(request.workflow.plan.workflow.name ? { name: request.workflow.plan.workflow.name } : {}) } }
+          : { command: [request.command, ...request.args] }),
+        exitCode,
+        signal: signal ?? null,
+        ...(ci ? { ci } : {}),
+      },
+      policy: request.policy,
+      enforcement: {
+        enforced: request.policy.egressPolicy === 'block' && !engine.tampered,
+        failClosed: engine.tampered,
+        problems,
+        sandbox: { droppedCapabilities: [...DROPPED_CAPABILITIES], pidNamespace: true, mountNamespace: true },
+      },
     },
-    policy: request.policy,
-    enforcement: {
-      enforced: request.policy.egressPolicy === 'block' && !engine.tampered,
-      failClosed: engine.tampered,
-      problems,
-      sandbox: { droppedCapabilities: [...DROPPED_CAPABILITIES], pidNamespace: true, mountNamespace: true },
-    },
-    events,
-  });
-  if (request.reportPath) await writeReportFile(request.reportPath, report);
+    request.reportPath ?? null,
+  );
   await exporter?.close();
   return { exitCode, report };
 }

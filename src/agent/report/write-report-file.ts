@@ -1,20 +1,53 @@
 /**
- * Writes a RunReport to disk without building it as one string: a long run's
- * events can exceed V8's string limit (the report was then lost). Top-level
- * fields are pretty-printed, the events array holds one event per line; the
+ * Writes a RunReport to disk without building it, or any large part of it,
+ * as one string: a long run's events can exceed V8's string limit (the report
+ * was then lost), and a machine-wide run's summary lists thousands of
+ * destinations. The events come as their JSON texts, one per line, from
+ * wherever the run kept them (a spool file); the other fields are
+ * pretty-printed as JSON.stringify(value, null, 2) would, piece by piece. The
  * file appears whole or not at all (temp file, then rename).
  */
 import { open, rename, rm } from 'node:fs/promises';
-import type { RunReport } from '../../protocol/index.js';
+import type { ReportHead } from './build-report.js';
 
 /** Bytes gathered before a write: few syscalls, bounded memory. */
 const CHUNK_CHARS = 1 << 20;
+/** Below this depth objects and arrays are written piece by piece; deeper values are small, stringified whole. */
+const PIECEWISE_DEPTH = 3;
 
-function field(key: string, value: unknown): string {
-  return `  ${JSON.stringify(key)}: ${JSON.stringify(value, null, 2).replace(/\n/g, '\n  ')}`;
+type Put = (text: string) => Promise<void>;
+
+/** `value` as JSON.stringify(value, null, 2) writes it at `indent`, in pieces. */
+async function writeJson(put: Put, value: unknown, indent: string, depth: number): Promise<void> {
+  if (depth >= PIECEWISE_DEPTH || value === null || typeof value !== 'object') {
+    await put((JSON.stringify(value, null, 2) ?? 'null').replace(/\n/g, `\n${indent}`));
+    return;
+  }
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return put('[]');
+    await put('[');
+    for (const [index, item] of value.entries()) {
+      await put(`${index > 0 ? ',' : ''}\n${inner}`);
+      await writeJson(put, item === undefined || typeof item === 'function' ? null : item, inner, depth + 1);
+    }
+    return put(`\n${indent}]`);
+  }
+  const entries = Object.entries(value).filter(([, item]) => item !== undefined && typeof item !== 'function');
+  if (entries.length === 0) return put('{}');
+  await put('{');
+  for (const [index, [key, item]] of entries.entries()) {
+    await put(`${index > 0 ? ',' : ''}\n${inner}${JSON.stringify(key)}: `);
+    await writeJson(put, item, inner, depth + 1);
+  }
+  await put(`\n${indent}}`);
 }
 
-export async function writeReportFile(path: string, report: RunReport): Promise<void> {
+/**
+ * Writes `head` with `events` (each one event's JSON text) as its `events`
+ * field, placed after `enforcement` as in a RunReport.
+ */
+export async function writeReportFile(path: string, head: ReportHead, events: Iterable<string> | AsyncIterable<string>): Promise<void> {
   const temporary = `${path}.${process.pid}.tmp`;
   const file = await open(temporary, 'w', 0o644);
   try {
@@ -26,22 +59,24 @@ export async function writeReportFile(path: string, report: RunReport): Promise<
         chunk = '';
       }
     };
-    await put('{\n');
-    const entries = Object.entries(report).filter(([, value]) => value !== undefined);
-    for (const [index, [key, value]] of entries.entries()) {
-      if (index > 0) await put(',\n');
-      if (key !== 'events') {
-        await put(field(key, value));
-        continue;
+    const writeEvents = async (): Promise<void> => {
+      let first = true;
+      for await (const event of events) {
+        await put(`${first ? '[\n' : ',\n'}    ${event}`);
+        first = false;
       }
-      const events = value as RunReport['events'];
-      if (events.length === 0) {
-        await put('  "events": []');
-        continue;
+      await put(first ? '[]' : '\n  ]');
+    };
+    await put('{');
+    let index = 0;
+    for (const [key, value] of Object.entries(head)) {
+      if (value === undefined) continue;
+      await put(`${index++ > 0 ? ',' : ''}\n  ${JSON.stringify(key)}: `);
+      await writeJson(put, value, '  ', 1);
+      if (key === 'enforcement') {
+        await put(',\n  "events": ');
+        await writeEvents();
       }
-      await put('  "events": [\n');
-      for (const [at, event] of events.entries()) await put(`${at > 0 ? ',\n' : ''}    ${JSON.stringify(event)}`);
-      await put('\n  ]');
     }
     await put('\n}\n');
     await file.write(chunk);

@@ -9,6 +9,12 @@ import { writeReportFile } from '../../../src/agent/report/write-report-file.js'
 import { parseEndpointList, resolvePolicy } from '../../../src/policy/index.js';
 import type { DnsEvent, RunReport } from '../../../src/protocol/index.js';
 
+/** A report as the agent writes it: the fields, and the events as their JSON texts. */
+function writeReport(path: string, report: RunReport): Promise<void> {
+  const { events, ...head } = report;
+  return writeReportFile(path, head, events.map((event) => JSON.stringify(event)));
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'runwall-write-report-'));
 
 function dnsEvent(seq: number): DnsEvent {
@@ -47,7 +53,7 @@ describe('writeReportFile', () => {
     const written = report(events);
     const path = join(dir, 'big.json');
     const started = Date.now();
-    await writeReportFile(path, written);
+    await writeReport(path, written);
     expect(Date.now() - started).toBeLessThan(20_000);
     const read = JSON.parse(readFileSync(path, 'utf8')) as RunReport;
     expect(read.events).toHaveLength(300_000);
@@ -61,14 +67,21 @@ describe('writeReportFile', () => {
     for (const events of [[], [dnsEvent(1), dnsEvent(7)]]) {
       const written = report(events);
       const path = join(dir, `small-${events.length}.json`);
-      await writeReportFile(path, written);
+      await writeReport(path, written);
       expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(JSON.parse(JSON.stringify(written)));
     }
   });
 
+  it('prints every field but the events as JSON.stringify(report, null, 2) does, piece by piece', async () => {
+    const written = report(Array.from({ length: 50 }, (_, seq) => dnsEvent(seq)));
+    const path = join(dir, 'pretty.json');
+    await writeReport(path, { ...written, events: [] });
+    expect(readFileSync(path, 'utf8')).toBe(JSON.stringify({ ...written, events: [] }, null, 2) + '\n');
+  });
+
   it('leaves neither report nor temp file when the directory does not exist', async () => {
     const path = join(dir, 'missing', 'report.json');
-    await expect(writeReportFile(path, report([]))).rejects.toThrow();
+    await expect(writeReport(path, report([]))).rejects.toThrow();
     expect(existsSync(path)).toBe(false);
   });
 });

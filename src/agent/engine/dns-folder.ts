@@ -31,11 +31,17 @@ export function dnsFoldKey(event: DnsDraft): string {
  * prompt); repeats within `windowMs` after it are counted and go out as one
  * event with `count` when the window closes, keeping the first repeat's time,
  * answers and admissions. The next exchange after that opens a new window.
+ *
+ * Every window is as long, so windows close in the order they opened: one
+ * timer for the oldest, not one per window (a busy resolver has thousands
+ * open, and a timer each was a large part of the agent's memory).
  */
 export class DnsFolder {
-  readonly #open = new Map<string, { timer: NodeJS.Timeout; repeat: DnsDraft | null; count: number }>();
+  /** Open windows, oldest first (a Map iterates in insertion order). */
+  readonly #open = new Map<string, { readonly closesAtMs: number; repeat: DnsDraft | null; count: number }>();
   readonly #windowMs: number;
   readonly #emit: (event: DnsDraft) => void;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(windowMs: number, emit: (event: DnsDraft) => void) {
     this.#windowMs = windowMs;
@@ -52,21 +58,37 @@ export class DnsFolder {
     }
     this.#emit(event);
     if (this.#windowMs <= 0) return;
-    const timer = setTimeout(() => this.#close(key), this.#windowMs);
-    timer.unref();
-    this.#open.set(key, { timer, repeat: null, count: 0 });
+    this.#open.set(key, { closesAtMs: Date.now() + this.#windowMs, repeat: null, count: 0 });
+    this.#arm();
   }
 
   /** Emits every folded repeat now (at stop). */
   flush(): void {
-    for (const key of [...this.#open.keys()]) this.#close(key);
+    this.#closeUntil(Number.POSITIVE_INFINITY);
   }
 
-  #close(key: string): void {
-    const open = this.#open.get(key);
-    if (!open) return;
-    this.#open.delete(key);
-    clearTimeout(open.timer);
-    if (open.repeat !== null) this.#emit({ ...open.repeat, count: open.count });
+  #arm(): void {
+    if (this.#timer !== null) return;
+    const oldest = this.#open.values().next();
+    if (oldest.done === true) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#closeUntil(Date.now());
+      this.#arm();
+    }, Math.max(0, oldest.value.closesAtMs - Date.now()));
+    this.#timer.unref();
+  }
+
+  /** Closes the windows that close by `nowMs`, oldest first. */
+  #closeUntil(nowMs: number): void {
+    for (const [key, open] of this.#open) {
+      if (open.closesAtMs > nowMs) break;
+      this.#open.delete(key);
+      if (open.repeat !== null) this.#emit({ ...open.repeat, count: open.count });
+    }
+    if (this.#open.size === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
   }
 }

@@ -74,6 +74,26 @@ describe('DnsFolder', () => {
     expect(out).toHaveLength(2);
   });
 
+  it('each window closes at its own end, in the order they opened', () => {
+    const out: DnsDraft[] = [];
+    const folder = new DnsFolder(2000, (event) => out.push(event));
+    folder.add(exchange({ name: 'a.test' }));
+    vi.advanceTimersByTime(1000);
+    folder.add(exchange({ name: 'b.test' }));
+    folder.add(exchange({ name: 'a.test' }));
+    folder.add(exchange({ name: 'b.test' }));
+    folder.add(exchange({ name: 'b.test' }));
+    expect(out.map((event) => event.name)).toEqual(['a.test', 'b.test']);
+    vi.advanceTimersByTime(1000);
+    expect(out.slice(2).map((event) => [event.name, event.count])).toEqual([['a.test', 1]]);
+    vi.advanceTimersByTime(999);
+    expect(out).toHaveLength(3);
+    vi.advanceTimersByTime(1);
+    expect(out.slice(3).map((event) => [event.name, event.count])).toEqual([['b.test', 2]]);
+    // Nothing is left open: no timer keeps running.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('never loses or invents an exchange: counts always sum to what came in', () => {
     const names = ['a.test', 'b.test', 'c.test'];
     fc.assert(

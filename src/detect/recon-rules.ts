@@ -58,21 +58,25 @@ function normaliseName(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
 }
 
-function underAny(name: string, zones: readonly string[]): string | null {
-  const n = normaliseName(name);
-  for (const zone of zones) if (n === zone || n.endsWith(`.${zone}`)) return zone;
+/** Each zone with the suffix a name under it ends with, made once: every DNS event is checked against all of them. */
+function zonesWithSuffixes(zones: readonly string[]): readonly { readonly zone: string; readonly suffix: string }[] {
+  return zones.map((zone) => ({ zone, suffix: `.${zone}` }));
+}
+const IP_ECHO_ZONES = zonesWithSuffixes(IP_ECHO_NAMES);
+// Single-label names (`metadata`) match only exactly; a search domain may have been appended (`metadata.example.com` is not it).
+const METADATA_ZONES = METADATA_NAMES.map((zone) => ({ zone, suffix: zone.includes('.') ? `.${zone}` : null }));
+
+function underAny(normalised: string, zones: readonly { readonly zone: string; readonly suffix: string | null }[]): string | null {
+  for (const { zone, suffix } of zones) if (normalised === zone || (suffix !== null && normalised.endsWith(suffix))) return zone;
   return null;
 }
 
 export function ipEchoService(name: string): string | null {
-  return underAny(name, IP_ECHO_NAMES);
+  return underAny(normaliseName(name), IP_ECHO_ZONES);
 }
 
 export function metadataName(name: string): string | null {
-  const n = normaliseName(name);
-  // Single-label names (`metadata`) match only exactly; a search domain may have been appended (`metadata.example.com` is not it).
-  for (const zone of METADATA_NAMES) if (n === zone || (zone.includes('.') && n.endsWith(`.${zone}`))) return zone;
-  return null;
+  return underAny(normaliseName(name), METADATA_ZONES);
 }
 
 export function isMetadataAddress(address: string): boolean {
@@ -86,14 +90,15 @@ export function detectRecon(event: NetworkEvent, process: ProcessFacts | undefin
   const base = { time: event.time, process, step: event.step };
   const findings: Finding[] = [];
   if (event.kind === 'dns') {
-    const echo = ipEchoService(event.name);
-    if (echo) findings.push({ ...base, id: 'recon-ip-echo', evidence: { name: normaliseName(event.name), service: echo, qtype: event.qtype, verdict: event.verdict } });
-    const meta = metadataName(event.name);
-    if (meta) findings.push({ ...base, id: 'recon-metadata', evidence: { name: normaliseName(event.name), service: meta, qtype: event.qtype, verdict: event.verdict } });
+    const name = normaliseName(event.name);
+    const echo = underAny(name, IP_ECHO_ZONES);
+    if (echo) findings.push({ ...base, id: 'recon-ip-echo', evidence: { name, service: echo, qtype: event.qtype, verdict: event.verdict } });
+    const meta = underAny(name, METADATA_ZONES);
+    if (meta) findings.push({ ...base, id: 'recon-metadata', evidence: { name, service: meta, qtype: event.qtype, verdict: event.verdict } });
     // A name that resolves to the metadata address reaches it around an address rule.
     const rebinding = event.answers.find((a) => (a.type === 'A' || a.type === 'AAAA') && isMetadataAddress(a.data));
     if (rebinding && !meta) {
-      findings.push({ ...base, id: 'recon-metadata', title: `A name resolved to the cloud metadata address (${event.name} → ${rebinding.data})`, evidence: { name: normaliseName(event.name), address: rebinding.data, verdict: event.verdict } });
+      findings.push({ ...base, id: 'recon-metadata', title: `A name resolved to the cloud metadata address (${event.name} → ${rebinding.data})`, evidence: { name, address: rebinding.data, verdict: event.verdict } });
     }
     return findings;
   }

@@ -15,6 +15,7 @@ import {
 } from '../agent/index.js';
 import { RunwallError, type RunSummary } from '../protocol/index.js';
 import { parseGrace, parseL7, policyFromFlags, type ExecFlags } from './exec-command.js';
+import { AGENT_DAEMON_NODE_OPTIONS } from './memory-flags.js';
 
 interface AgentFlags extends ExecFlags {
   readonly foreground?: boolean;
@@ -97,7 +98,7 @@ export function registerAgentCommand(program: Command): void {
       mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
       const log = `${paths.stateDir}/agent.log`;
       const out = openSync(log, 'a', 0o600);
-      const args = [...process.execArgv, process.argv[1] ?? '', ...process.argv.slice(2), '--foreground'];
+      const args = [...AGENT_DAEMON_NODE_OPTIONS, ...process.execArgv, process.argv[1] ?? '', ...process.argv.slice(2), '--foreground'];
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
       let exited: number | null = null;
       child.on('exit', (code) => {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `runwall` command. Each subcommand lives in its own `*-command.ts` and registers itself here. */
+// First, so V8's memory settings are in place before the other modules load and allocate.
+import './memory-flags.js';
 import { Command, CommanderError } from 'commander';
 import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
 

@@ -3,7 +3,7 @@ import type { DestinationSummary, ProcessRef, RunEvent, RunSummary, TransportPro
 import { normalizeQueryName } from './compile.js';
 import { deepFreeze } from './freeze.js';
 import { canonicalIp, formatIp, parseIp, wireAddress } from './ip.js';
-import { eventChains } from './process-tree.js';
+import { processChain } from './process-tree.js';
 
 const SEVERITY: Readonly<Record<Verdict, number>> = { 'attack-blocked': 3, blocked: 2, audit: 1, allowed: 0 };
 
@@ -100,6 +100,8 @@ export class RunSummaryBuilder {
   readonly #reachedNames = new Set<string>();
   /** One copy of each label and chain: thousands of destinations name the same few processes. */
   readonly #texts = new Map<string, string>();
+  /** A process's chain, and the same marked ambiguous, by the process: events of one call share one ProcessRef. */
+  readonly #chains = new WeakMap<ProcessRef, { plain?: string; ambiguous?: string }>();
   readonly #counts = { events: 0, allowed: 0, blocked: 0, attackBlocked: 0, audit: 0, detections: 0 };
   #verdict: Verdict = 'allowed';
 
@@ -188,7 +190,18 @@ export class RunSummaryBuilder {
     group.count += count;
     const label = processLabel(event.process);
     if (label !== undefined) group.processes = withText(group.processes, this.#text(label));
-    for (const chain of eventChains(event)) group.chains = withText(group.chains, this.#text(chain));
+    // As eventChains() names them: the process, or each candidate marked ambiguous.
+    if (event.process) group.chains = withText(group.chains, this.#chainOf(event.process, 'plain'));
+    else for (const candidate of event.processCandidates ?? []) group.chains = withText(group.chains, this.#chainOf(candidate, 'ambiguous'));
+  }
+
+  #chainOf(process: ProcessRef, form: 'plain' | 'ambiguous'): string {
+    let known = this.#chains.get(process);
+    if (known === undefined) {
+      known = {};
+      this.#chains.set(process, known);
+    }
+    return (known[form] ??= this.#text(form === 'plain' ? processChain(process) : `${processChain(process)} (ambiguous)`));
   }
 
   #text(text: string): string {

@@ -67,8 +67,13 @@ interface DnsFigures {
 interface AgentMemory {
   readonly idleRssBytes: number;
   readonly peakRssBytes: number;
+  /** VmHWM last seen while `agent stop` wrote the report (the process is gone after). */
+  stopPeakRssBytes?: number;
   readonly queries: number;
 }
+
+/** How often VmHWM is read while the agent stops. */
+const STOP_SAMPLE_MS = 20;
 
 export interface DnsBenchResult {
   readonly rows: readonly BenchRow[];
@@ -193,7 +198,9 @@ function agentMemoryRow(runs: readonly AgentMemory[]): BenchRow {
     unit: 'MiB',
     baseline: worst.idleRssBytes / MIB,
     goal: { on: 'value', bound: 'at-most', limit: 80 },
-    note: `VmHWM after ${worst.queries.toLocaleString('en-US')} queries, the larger of ${runs.length} agent runs; baseline: its RSS idle after start; +${Math.round(perQuery)} bytes per query`,
+    note: `VmHWM after ${worst.queries.toLocaleString('en-US')} queries, the larger of ${runs.length} agent runs; baseline: its RSS idle after start; +${Math.round(perQuery)} bytes per query${
+      worst.stopPeakRssBytes !== undefined ? `; ${(worst.stopPeakRssBytes / MIB).toFixed(0)} MiB through \`agent stop\` (report written, sampled every ${STOP_SAMPLE_MS} ms)` : ''
+    }`,
   });
 }
 
@@ -242,8 +249,14 @@ export async function runDnsBench(env: BenchEnv, log: (line: string) => void): P
       const queries = upstream.paths.reduce((sum, path) => sum + (proxied[path]?.completed ?? 0), 0);
       if (peak !== undefined && queries > 0) memory.push({ idleRssBytes: agent.rssBytes, peakRssBytes: peak, queries });
     } finally {
+      const figures = memory.at(-1);
+      const sampler = setInterval(() => {
+        const seen = peakRssOf(agent.pid);
+        if (figures && seen !== undefined) figures.stopPeakRssBytes = Math.max(figures.stopPeakRssBytes ?? 0, seen);
+      }, STOP_SAMPLE_MS);
       // A stop that fails is runwall's failure, not the bench's: the figures measured stand, and the failure is a row.
       stopFailures.push(...(await agent.stop().then(() => [], (error: unknown) => [stopFailureRow(upstream, proxied, error)])));
+      clearInterval(sampler);
     }
     const after = await measureDirect(env, upstream, files, log, 'after');
     for (const path of upstream.paths) {

@@ -42,16 +42,13 @@ describe('DNS tunnelling scores', () => {
       }));
   });
 
-  it('always flags random 40-character labels (base36, base32, hex)', () => {
-    fc.assert(fc.property(label(ALNUM, 40), (l) => {
-        expect(labelLooksEncoded(l)).toBe(true);
-      }), { numRuns: 2000 });
-    fc.assert(fc.property(label(BASE32, 40), (l) => {
-        expect(labelLooksEncoded(l)).toBe(true);
-      }), { numRuns: 500 });
-    fc.assert(fc.property(label(HEX, 40), (l) => {
-        expect(labelLooksEncoded(l)).toBe(true);
-      }), { numRuns: 500 });
+  it('flags random 40-character labels (base36, base32, hex): at most a handful in 2,000 escape', () => {
+    // A random label is low-entropy by chance about once in 10,000 draws (hex) or far fewer: "always" would be
+    // a flaky claim. At most 4 misses in 2,000 fails by chance about once in 40,000 runs.
+    for (const alphabet of [ALNUM, BASE32, HEX]) {
+      const missed = fc.sample(label(alphabet, 40), 2000).filter((l) => !labelLooksEncoded(l));
+      expect(missed.length, missed.join(' ')).toBeLessThanOrEqual(4);
+    }
   });
 
   it('never flags labels shorter than 20 characters (property)', () => {

@@ -12,7 +12,7 @@
  * Code that finds files relative to itself (the worker, the web app) knows the layout
  * through RUNWALL_BUNDLED; this script checks that such code did land in dist/chunks/.
  */
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +25,33 @@ const EXTERNAL = ['koffi', 'better-sqlite3', 'pg', 'fastify', '@octokit/rest', '
 const REQUIRE_BANNER = 'import { createRequire as __runwallCreateRequire } from "node:module"; const require = __runwallCreateRequire(import.meta.url);';
 
 /** Sources that locate files relative to their own module, and so must sit in dist/chunks/ once bundled. */
-const SELF_LOCATING = ['src/agent/l7/l7-inspector.ts', 'src/server/web-assets.ts'];
+const SELF_LOCATING = ['src/agent/l7/l7-worker-thread.ts', 'src/cli/agent-launch.ts', 'src/server/web-assets.ts'];
 
-const common: BuildOptions = {
+/**
+ * runwall's own modules run nothing when imported but for these: the rest are marked free of side
+ * effects, so esbuild leaves out a module none of whose exports is used. Without it a chunk holds
+ * everything its part's index re-exports: the L7 worker carried yaml and TypeBox (360 of its 489 KB)
+ * for a policy it receives already parsed, and `agent start` compiled them before it could enforce.
+ */
+const WITH_SIDE_EFFECTS = new Set(['src/cli/main.ts', 'src/cli/memory-flags.ts', 'src/cli/agent-launch.ts', 'src/cli/daemon-preload.ts'].map((path) => join(REPO, path)));
+const SRC = join(REPO, 'src') + '/';
+/** Packages that only define things when imported (their package.json does not say so). */
+const PURE_PACKAGES = /^(yaml|@sinclair\/typebox)(\/|$)/;
+
+const ownModulesSideEffectFree: Plugin = {
+  name: 'runwall-own-modules-side-effect-free',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^(\.\.?\/|yaml$|yaml\/|@sinclair\/typebox)/ }, async (args) => {
+      if (args.pluginData === 'resolving') return undefined;
+      const resolved = await plugin.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving' });
+      const ours = resolved.path.startsWith(SRC) && !WITH_SIDE_EFFECTS.has(resolved.path);
+      if (resolved.errors.length > 0 || !(ours || PURE_PACKAGES.test(args.path))) return resolved;
+      return { ...resolved, sideEffects: false };
+    });
+  },
+};
+
+export const common: BuildOptions = {
   absWorkingDir: REPO,
   bundle: true,
   format: 'esm',
@@ -38,6 +62,7 @@ const common: BuildOptions = {
   banner: { js: REQUIRE_BANNER },
   define: { RUNWALL_BUNDLED: 'true' },
   logLevel: 'warning',
+  plugins: [ownModulesSideEffectFree],
 };
 
 function outputsHolding(metafile: Metafile, source: string): string[] {
@@ -66,6 +91,8 @@ export async function bundleCli(dist: string): Promise<void> {
   }
   // On its own, not sharing chunks with the CLI: a worker thread loads every module again, so it gets only what it uses.
   await build({ ...common, entryPoints: { 'agent/l7/l7-worker': 'src/agent/l7/l7-worker.ts' }, outdir: dist });
+  // Also on its own: preloaded into the agent's daemon (src/cli/agent-launch.ts), it must load nothing but the worker's start.
+  await build({ ...common, entryPoints: { 'cli/daemon-preload': 'src/cli/daemon-preload.ts' }, outdir: dist });
   chmodSync(join(dist, 'cli/main.js'), 0o755);
 }
 

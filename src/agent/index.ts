@@ -17,3 +17,4 @@ export {
 export { controlRequest } from './daemon/control.js';
 export { upstreamFromResolvConf } from './daemon/resolver-config.js';
 export { Nftables } from './platform/index.js';
+export { prestartL7Worker } from './l7/l7-worker-thread.js';

@@ -1,6 +1,5 @@
 /** `runwall agent start|status|stop`: the engine for the whole machine, driven over its control socket. */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import {
   agentPaths,
@@ -14,11 +13,13 @@ import {
   type AgentStatus,
 } from '../agent/index.js';
 import { RunwallError, type RunSummary } from '../protocol/index.js';
+import { launchAgentDaemon } from './agent-launch.js';
+import { reportAgentLaunch } from './agent-launch-report.js';
 import { parseGrace, parseL7, policyFromFlags, type ExecFlags } from './exec-command.js';
-import { AGENT_DAEMON_NODE_OPTIONS } from './memory-flags.js';
 
 interface AgentFlags extends ExecFlags {
   readonly foreground?: boolean;
+  readonly readyFd?: string;
   readonly stateDir?: string;
   readonly resolvConf?: string;
   readonly dockerDaemonJson?: string;
@@ -46,8 +47,18 @@ function machineUpstream(resolvConf: string): string {
   return upstream;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** `--ready-fd`: writes the status there as one JSON line and closes it, so later children do not hold it open. */
+function readyWriter(text: string): (status: AgentStatus) => void {
+  const fd = Number(text);
+  if (!/^[0-9]+$/.test(text) || fd < 3) throw new RunwallError('RW_USAGE', `--ready-fd: '${text}' is not a file descriptor above 2`);
+  return (status) => {
+    try {
+      writeSync(fd, JSON.stringify(status) + '\n');
+      closeSync(fd);
+    } catch {
+      // Whoever started it no longer waits: the agent runs on regardless.
+    }
+  };
 }
 
 function policyOptions(command: Command): Command {
@@ -72,6 +83,7 @@ export function registerAgentCommand(program: Command): void {
   policyOptions(agent.command('start'))
     .description('start the agent (it enforces before this command returns)')
     .option('--foreground', 'run in this process instead of as a daemon')
+    .addOption(new Option('--ready-fd <fd>', 'with --foreground: write the status as one JSON line to this descriptor once enforcing, then close it').hideHelp())
     .option('--workspace <dir>', "the job's workspace: file changes under it are recorded and changes to its tracked source are findings")
     .action(async (flags: AgentFlags) => {
       const paths = pathsFrom(flags);
@@ -86,44 +98,12 @@ export function registerAgentCommand(program: Command): void {
           defaultReportPath: flags.report ?? `${paths.stateDir}/report.json`,
           ...(flags.workspace ? { workspace: flags.workspace } : {}),
           ...(flags.events ? { eventsPath: flags.events } : {}),
+          ...(flags.readyFd !== undefined ? { onReady: readyWriter(flags.readyFd) } : {}),
         });
         return;
       }
-      try {
-        const status = (await controlRequest(controlSocketPath(paths), { command: 'status' }, 2_000)) as AgentStatus;
-        throw new RunwallError('RW_AGENT_RUNNING', `a runwall agent is already running (pid ${status.pid})`);
-      } catch (error: unknown) {
-        if (!(error instanceof RunwallError) || error.code !== 'RW_AGENT_NOT_RUNNING') throw error;
-      }
-      mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
-      const log = `${paths.stateDir}/agent.log`;
-      const out = openSync(log, 'a', 0o600);
-      const args = [...AGENT_DAEMON_NODE_OPTIONS, ...process.execArgv, process.argv[1] ?? '', ...process.argv.slice(2), '--foreground'];
-      const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
-      let exited: number | null = null;
-      child.on('exit', (code) => {
-        exited = code ?? 250;
-      });
-      child.unref();
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline) {
-        if (exited !== null) {
-          const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-1)[0] : '';
-          throw new RunwallError('RW_SETUP_FAILED', `the agent exited during start (status ${exited}): ${tail ?? ''}`);
-        }
-        try {
-          const status = (await controlRequest(controlSocketPath(paths), { command: 'status' }, 1_000)) as AgentStatus;
-          process.stdout.write(
-            `runwall agent: enforcing ${status.mode} mode (pid ${status.pid}), ${status.enforcingAfterMs} ms after start; resolver ${status.resolvers.join(', ')}; control ${controlSocketPath(paths)}\n`,
-          );
-          return;
-        } catch (error: unknown) {
-          if (!(error instanceof RunwallError) || error.code !== 'RW_AGENT_NOT_RUNNING') throw error;
-        }
-        await sleep(25);
-      }
-      child.kill('SIGKILL');
-      throw new RunwallError('RW_SETUP_FAILED', `the agent did not come up within 15 s; see ${log}`);
+      // Reached only when main.ts did not launch it first (see agent-launch.ts).
+      await reportAgentLaunch(launchAgentDaemon(process.argv, process.execArgv, process.env));
     });
 
   agent

@@ -1,43 +1,11 @@
 #!/usr/bin/env node
-/** The `runwall` command. Each subcommand lives in its own `*-command.ts` and registers itself here. */
+/**
+ * The `runwall` command. Its own imports are only these two, in this order, and the rest
+ * (run-cli.ts) loads after them: esbuild's chunks do not keep the order of static imports.
+ */
 // First, so V8's memory settings are in place before the other modules load and allocate.
 import './memory-flags.js';
-import { Command, CommanderError } from 'commander';
-import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
+// Second: `runwall agent start` spawns its daemon as this is evaluated, before the rest loads.
+import { earlyAgentLaunch } from './agent-launch.js';
 
-const program = new Command('runwall')
-  .description('Open runtime security for CI/CD runners: control and record what a job does on the network.')
-  .version(RUNWALL_VERSION)
-  .exitOverride()
-  .showHelpAfterError(false)
-  .enablePositionalOptions();
-
-/**
- * Subcommands register here (one line each). Each is loaded only when it is the one asked for
- * (all of them for help): loading the server's database drivers costs `runwall exec` and
- * `runwall agent start` hundreds of milliseconds before they can enforce anything.
- */
-const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
-  exec: async () => (await import('./exec-command.js')).registerExecCommand,
-  report: async () => (await import('./report-command.js')).registerReportCommand,
-  agent: async () => (await import('./agent-command.js')).registerAgentCommand,
-  server: async () => (await import('./server-command.js')).registerServerCommand,
-};
-const asked = process.argv[2];
-const wanted = asked === '--version' || asked === '-V' ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
-for (const name of wanted) (await COMMANDS[name]!())(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (error: unknown) {
-  if (error instanceof CommanderError) {
-    if (error.exitCode === 0) process.exit(0);
-    process.exit(EXIT_USAGE);
-  }
-  if (isRunwallError(error)) {
-    process.stderr.write(error.toLine() + '\n');
-    process.exit(INPUT_ERROR_CODES.has(error.code) ? EXIT_USAGE : EXIT_RUNWALL_FAILED);
-  }
-  process.stderr.write(`runwall: RW_INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(EXIT_RUNWALL_FAILED);
-}
+await (await import('./run-cli.js')).runCli(earlyAgentLaunch);

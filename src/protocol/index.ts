@@ -38,7 +38,6 @@ export {
   Endpoint,
   EndpointKind,
   RecommendedPolicy,
-  REPORT_SCHEMA_VERSION,
   RunMetadata,
   RunReport,
   ProcessNode,
@@ -54,4 +53,4 @@ export {
   RUN_REPORT_SCHEMA_ID,
   type SchemaProblem,
 } from './schema.js';
-export { RUNWALL_VERSION } from './version.js';
+export { REPORT_SCHEMA_VERSION, RUNWALL_VERSION } from './version.js';

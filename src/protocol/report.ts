@@ -19,8 +19,7 @@ import {
   TransportProtocol,
   Verdict,
 } from './events.js';
-
-export const REPORT_SCHEMA_VERSION = 1;
+import { REPORT_SCHEMA_VERSION } from './version.js';
 
 export const EndpointKind = Type.Union([
   Type.Literal('domain'),

@@ -130,6 +130,8 @@ export interface AgentOptions {
   readonly defaultReportPath: string;
   /** The TLS SNI / HTTP Host check (default on). */
   readonly l7?: 'on' | 'off';
+  /** Called once, when the agent enforces and its control socket answers, with what `status` would say. */
+  readonly onReady?: (status: AgentStatus) => void;
 }
 
 export interface AgentStatus {
@@ -138,6 +140,8 @@ export interface AgentStatus {
   readonly startedAt: string;
   readonly enforcingAfterMs: number;
   readonly resolvers: readonly string[];
+  /** Its control socket. */
+  readonly control: string;
   readonly events: number;
   readonly problems: readonly { code: string; message: string; time: string }[];
   readonly rssBytes: number;
@@ -185,11 +189,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     });
   let bridges: string[];
   let firewall: Firewall;
+  /** Settles once this process is in AGENT_CGROUP; the move goes on while the table is built. */
+  let moved: Promise<void>;
   try {
     // Our own sockets (upstream DNS) are exempt from the rules by this cgroup.
     cgroup2Root();
     createCgroup(AGENT_CGROUP);
-    moveToCgroup(AGENT_CGROUP, process.pid);
+    moved = moveToCgroup(AGENT_CGROUP, process.pid);
+    // Its failure comes out of enforce(), which awaits it before anything is sent upstream.
+    moved.catch(() => undefined);
     bridges = bridgeAddresses();
     firewall = new Firewall(
       nft,
@@ -201,7 +209,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         resolvers: [AGENT_LOOPBACK_RESOLVER, ...bridges].map((address) => ({ family: 4 as const, address })),
         ...policyNetworks(compiled),
       },
-      { graceSeconds: options.ttlGraceSeconds, load: loadRulesetWithCgroupView },
+      { graceSeconds: options.ttlGraceSeconds, load: (ruleset) => loadRulesetWithCgroupView(ruleset, (text) => nft.run(text)) },
     );
     saveState();
   } catch (error: unknown) {
@@ -217,6 +225,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   try {
     await engine.enforce({
       firewall,
+      prepareNetwork: () => moved,
       dns: { listen: resolvers.map((address) => ({ address, port: 53 })), upstream: splitUpstream(policy.dnsUpstream) },
     });
     // The resolver listens: now point the machine at it. Backups go to the state file first.
@@ -269,6 +278,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
   }, 500);
   resolverWatch.unref();
+  // After enforce(): execs of the agent's own helpers (nft, iptables-restore) announced before audit's rules
+  // were in would wait for audit records that never come.
   const shared = new Map<string, unknown>();
   const sensors = await startSensors({
     pipeline,
@@ -318,20 +329,22 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     return stopping;
   };
 
+  const status = (): AgentStatus => ({
+    pid: process.pid,
+    mode: policy.egressPolicy,
+    startedAt: startedAt.toISOString(),
+    enforcingAfterMs,
+    resolvers,
+    control: controlSocketPath(paths),
+    events: pipeline.count,
+    problems: engine.problems,
+    rssBytes: process.memoryUsage.rss(),
+    memory: memoryFigures(),
+  });
   const handle = async (request: ControlRequest): Promise<unknown> => {
     switch (request.command) {
       case 'status':
-        return {
-          pid: process.pid,
-          mode: policy.egressPolicy,
-          startedAt: startedAt.toISOString(),
-          enforcingAfterMs,
-          resolvers,
-          events: pipeline.count,
-          problems: engine.problems,
-          rssBytes: process.memoryUsage.rss(),
-          memory: memoryFigures(),
-        } satisfies AgentStatus;
+        return status();
       case 'stop': {
         const report = await stop(request.report ?? options.defaultReportPath);
         setImmediate(() => server.close());
@@ -352,6 +365,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  options.onReady?.(status());
   await new Promise<void>((resolve) => server.on('close', () => resolve()));
   rmSync(controlSocketPath(paths), { force: true });
 }

@@ -15,8 +15,8 @@ export interface Admission {
   readonly ttlSeconds: number;
 }
 
-/** How the table gets loaded: in-process, or through a helper when the rules name a cgroup (see agent). */
-export type RulesetLoader = (text: string) => void;
+/** How the table gets loaded: in-process, or through a helper process when the rules name a cgroup (see agent). */
+export type RulesetLoader = (text: string) => void | Promise<void>;
 
 /** Why admissions go through libnftables instead of netlink, when they do. */
 export interface AdmissionFallback {
@@ -65,8 +65,8 @@ export class Firewall {
   }
 
   /** Loads the table and opens the admission socket in this thread's network namespace, where the table is. */
-  install(): void {
-    this.#load(buildRuleset(this.config));
+  async install(): Promise<void> {
+    await this.#load(buildRuleset(this.config));
     this.#installed = true;
     this.#expiry.clear();
     if (this.#admitVia === 'netlink' && this.#writer === null && this.#fallback === null) {
@@ -124,10 +124,10 @@ export class Firewall {
   }
 
   /** Puts the table back after tampering, with every admission still in force. */
-  restore(): void {
+  async restore(): Promise<void> {
+    const live = [...this.#expiry].filter(([, until]) => until > Date.now());
+    await this.install();
     const now = Date.now();
-    const live = [...this.#expiry].filter(([, until]) => until > now);
-    this.install();
     const batch = live.map(([key, until]) => {
       const [ipText = '', portText = '0'] = key.split(' ');
       return { family: (ipText.includes(':') ? 6 : 4) as 4 | 6, ip: ipText, port: Number(portText), timeoutSeconds: (until - now) / 1000, refresh: false };

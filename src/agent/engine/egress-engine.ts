@@ -78,6 +78,8 @@ export class EgressEngine {
   #l7: L7Inspector | null = null;
   #tamperTimer: NodeJS.Timeout | null = null;
   #tampered = false;
+  /** A restore of the table is under way: the next checks wait for it. */
+  #restoring = false;
   /** Every rule is in place (enforce() resolved): the resolver's answers no longer wait. */
   #enforced = false;
   /** Settles when enforce() has every rule in place, or has failed; forwarded answers wait for it. */
@@ -153,14 +155,20 @@ export class EgressEngine {
         ).then((reader) => (this.#nflog = reader)),
       );
       this.#firewall = options.firewall;
-      options.firewall.install();
-      const fallback = options.firewall.admissionFallback;
-      if (fallback) this.#problem(fallback.code, fallback.message);
+      // Loaded in this thread (exec: done before install() returns) or by a helper process (agent), which
+      // goes on while the network is set up and the L7 thread starts. Answers wait for #enforcing either way.
+      const installing = begin(
+        options.firewall.install().then(() => {
+          const fallback = options.firewall.admissionFallback;
+          if (fallback) this.#problem(fallback.code, fallback.message);
+        }),
+      );
       await options.prepareNetwork?.();
       // The network is there, so its addresses can be bound; answers wait for #enforcing.
       const proxy = begin(DnsProxy.start({ listen: options.dns.listen, upstream: options.dns.upstream, gate: this.#gate() }).then((started) => (this.#proxy = started)));
       // After the network: its set-up may put accept rules first in FORWARD, and the L7 jump must come before them.
       if (this.#l7Opening) await (await this.#l7Opening).install();
+      await installing;
       await nflog;
       await proxy;
     } catch (error: unknown) {
@@ -211,19 +219,22 @@ export class EgressEngine {
   }
 
   #checkTable(): void {
-    if (!this.#firewall) return;
-    const state = this.#firewall.verify();
+    if (!this.#firewall || this.#restoring) return;
+    const firewall = this.#firewall;
+    const state = firewall.verify();
     if (state.intact) return;
     this.#tampered = true;
     const time = now();
     this.problems.push({ code: 'RW_NFT_FAILED', message: `tampering: ${state.problem}`, time });
     this.#pipeline.emit({ kind: 'agent', time, action: 'tamper', code: 'RW_NFT_FAILED', message: `${state.problem}; restoring the rules` });
-    try {
-      this.#firewall.restore();
-      this.#pipeline.emit({ kind: 'agent', time: now(), action: 'enforcing', message: `table inet ${this.#firewall.table} restored` });
-    } catch (error: unknown) {
-      this.#problem('RW_NFT_FAILED', `could not restore the rules: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    this.#restoring = true;
+    firewall
+      .restore()
+      .then(
+        () => this.#pipeline.emit({ kind: 'agent', time: now(), action: 'enforcing', message: `table inet ${firewall.table} restored` }),
+        (error: unknown) => this.#problem('RW_NFT_FAILED', `could not restore the rules: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => (this.#restoring = false));
   }
 
   #onPacket(packet: NflogPacket): void {

@@ -8,15 +8,15 @@
  * (block mode rules never bypass), so flows that need the check fail; that is
  * reported as a problem of the run.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { CompiledPolicy } from '../../policy/index.js';
 import { RunwallError, type ErrorCode } from '../../protocol/index.js';
 import type { L7RulesConfig } from '../enforce/l7-rules.js';
 import type { FlowLimits } from './flow-table.js';
 import { HttpFolder } from './http-folder.js';
 import { judgeFlowStart, type HttpDraft } from './l7-decision.js';
-import { removeL7Rules, type L7Stats, type L7WorkerData, type L7WorkerMessage } from './l7-worker.js';
+import { removeL7Rules, type L7Stats, type L7WorkerCommand, type L7WorkerData, type L7WorkerMessage } from './l7-worker.js';
+import { adoptL7WorkerThread } from './l7-worker-thread.js';
 
 export { removeL7Rules, type L7Stats } from './l7-worker.js';
 
@@ -34,41 +34,7 @@ export interface L7InspectorOptions {
 }
 
 const START_TIMEOUT_MS = 15_000;
-/**
- * The worker's young generation (V8's default grows to 48 MiB under a burst
- * of flows; `runwall exec` cannot set V8's flags at start, so this is its
- * cap). Measured: 3,000 HTTPS flows in exec peaked 12 MiB lower, no slower.
- * Overflowing it is not an out-of-memory: objects move to the old generation.
- */
-const WORKER_YOUNG_GENERATION_MB = 6;
 const STOP_TIMEOUT_MS = 10_000;
-
-/** Defined (true) by the bundled build (scripts/bundle-cli.ts); undefined under tsc's output and tsx. */
-declare const RUNWALL_BUNDLED: boolean | undefined;
-
-/** The worker's module: beside this one, or in the bundled build its own bundle (this code then sits in dist/chunks/). */
-function workerModule(): string {
-  if (typeof RUNWALL_BUNDLED !== 'undefined' && RUNWALL_BUNDLED) return fileURLToPath(new URL('../agent/l7/l7-worker.js', import.meta.url));
-  return fileURLToPath(import.meta.url).replace(/l7-inspector\.(ts|js)$/, 'l7-worker.$1');
-}
-
-/**
- * A bootstrap that loads the worker's module. Run from source (tsx), the
- * module is TypeScript and a worker does not inherit tsx's loader, so the
- * bootstrap registers tsx first, resolved from runwall's own directory.
- */
-function workerBootstrap(): string {
-  const module = workerModule();
-  // Only from source: import.meta.resolve finds tsx's ESM entry the way this module's own imports resolve.
-  const tsx = module.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
-  return [
-    '(async () => {',
-    tsx ? `  (await import(${JSON.stringify(tsx)})).register();` : '',
-    `  await (await import(${JSON.stringify(pathToFileURL(module).href)})).runL7Worker();`,
-    // A failure to load is a message too, so the main thread can say what went wrong.
-    "})().catch((error) => require('node:worker_threads').parentPort.postMessage({ type: 'failed', code: 'RW_SETUP_FAILED', message: `the L7 check could not load: ${error?.message ?? error}` }));",
-  ].join('\n');
-}
 
 export class L7Inspector {
   readonly #options: L7InspectorOptions;
@@ -109,8 +75,9 @@ export class L7Inspector {
    */
   static async open(options: L7InspectorOptions): Promise<L7Inspector> {
     const data: L7WorkerData = { kind: 'runwall-l7', policy: options.policy.policy, rules: options.rules, ...(options.limits ? { limits: options.limits } : {}) };
-    const worker = new Worker(workerBootstrap(), { eval: true, workerData: data, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = adoptL7WorkerThread();
     const inspector = new L7Inspector(options, worker);
+    worker.postMessage({ type: 'configure', data } satisfies L7WorkerCommand);
     const clearing = removeL7Rules(options.rules.scope);
     try {
       await inspector.#phase('bound', () => undefined);

@@ -10,7 +10,7 @@
  * the job; in this thread nothing else runs. The main thread gets the judged
  * flow starts and turns them into `http` events (l7-inspector.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { compilePolicy, type CompiledPolicy } from '../../policy/index.js';
 import { isRunwallError, type EffectivePolicy, type ErrorCode } from '../../protocol/index.js';
 import { l7RemovalCommands, l7RemovalRestoreText, l7RestoreText, l7RulesIntact, l7VerdictMark, type L7RulesConfig } from '../enforce/l7-rules.js';
@@ -48,8 +48,8 @@ export type L7WorkerMessage =
   | { readonly type: 'tamper'; readonly message: string }
   | { readonly type: 'stopped'; readonly stats: L7Stats };
 
-/** Main thread -> worker. */
-export type L7WorkerCommand = { readonly type: 'install' } | { readonly type: 'stop' };
+/** Main thread -> worker. `configure` comes first, once (the thread may have been started before its policy was known). */
+export type L7WorkerCommand = { readonly type: 'configure'; readonly data: L7WorkerData } | { readonly type: 'install' } | { readonly type: 'stop' };
 
 const HOUSEKEEPING_MS = 5000;
 /** How often an agent checks that its iptables rules are still there. */
@@ -283,8 +283,13 @@ export async function removeL7Rules(scope: L7RulesConfig['scope']): Promise<void
 /** The worker thread's entry (see l7-inspector.ts for how it is started). */
 export async function runL7Worker(): Promise<void> {
   const port = parentPort;
-  const data = workerData as L7WorkerData | undefined;
-  if (!port || data?.kind !== 'runwall-l7') throw new Error('runL7Worker runs only in the L7 worker thread');
+  if (!port) throw new Error('runL7Worker runs only in the L7 worker thread');
+  const data = await new Promise<L7WorkerData>((resolve, reject) => {
+    port.once('message', (command: L7WorkerCommand) => {
+      if (command.type === 'configure' && command.data?.kind === 'runwall-l7') resolve(command.data);
+      else reject(new Error(`the L7 check was sent '${command.type}' before its configuration`));
+    });
+  });
   const post = (message: L7WorkerMessage): void => port.postMessage(message);
   const judge = new L7PacketJudge(data, post);
   let ending: Promise<void> | null = null;
@@ -305,6 +310,7 @@ export async function runL7Worker(): Promise<void> {
     return;
   }
   port.on('message', (command: L7WorkerCommand) => {
+    if (command.type === 'configure') return;
     if (command.type === 'stop') {
       void end();
       return;

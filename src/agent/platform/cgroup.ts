@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFile } from 'node:fs/promises';
 import { RunwallError } from '../../protocol/index.js';
 
 /** A relative cgroup path: segments of safe characters, no `.` or `..`. */
@@ -37,13 +38,17 @@ export function createCgroup(relPath: string): string {
   return path;
 }
 
-export function moveToCgroup(relPath: string, pid: number): void {
+/**
+ * Settles when the kernel has moved `pid` (all its threads). Asynchronous because the move
+ * waits for an RCU grace period (10-20 ms here), which the caller can spend on other set-up.
+ * A bad path or pid throws at once.
+ */
+export function moveToCgroup(relPath: string, pid: number): Promise<void> {
   const path = absolute(relPath);
-  try {
-    writeFileSync(`${path}/cgroup.procs`, `${checkedPid(pid)}\n`);
-  } catch (error) {
+  const line = `${checkedPid(pid)}\n`;
+  return writeFile(`${path}/cgroup.procs`, line).catch((error: unknown) => {
     throw new RunwallError('RW_SETUP_FAILED', `cannot move pid ${pid} into cgroup ${path}: ${(error as Error).message}`, { path, pid }, { cause: error });
-  }
+  });
 }
 
 /** Every process in the cgroup and its descendants; [] if it does not exist. */

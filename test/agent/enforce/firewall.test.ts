@@ -45,7 +45,7 @@ function withFirewall<T>(body: string, via: 'netlink' | 'libnftables' | 'broken-
        const nftCli = (...args: string[]) => execFileSync('nft', args, { encoding: 'utf8' });
        const list = (set: string) => JSON.parse(nftCli('-j', 'list', 'set', 'inet', '${config.table}', set));
        const failure = (f: () => void) => { try { f(); return null; } catch (e) { return { code: (e as { code?: string }).code, message: (e as Error).message }; } };
-       firewall.install();
+       await firewall.install();
        try { ${body} } finally { firewall.remove(); nft.close(); }
      }`,
     config,
@@ -122,7 +122,7 @@ describe('Firewall admissions', () => {
       nftCli('delete', 'table', 'inet', '${config.table}');
       const answer = [{ family: 4 as const, ip: '203.0.113.77', port: 443, ttlSeconds: 60 }];
       const error = failure(() => firewall.admit(answer));
-      firewall.restore();
+      await firewall.restore();
       firewall.admit(answer);
       return { error, after: list('allow4') };
     `);

@@ -61,8 +61,8 @@ describe('cgroup v2', () => {
     createCgroup(`${base}/job/inner`);
     const outer = sleeper();
     const inner = sleeper();
-    moveToCgroup(`${base}/job`, outer.pid!);
-    moveToCgroup(`${base}/job/inner`, inner.pid!);
+    await moveToCgroup(`${base}/job`, outer.pid!);
+    await moveToCgroup(`${base}/job/inner`, inner.pid!);
     expect(cgroupOfPid(inner.pid!)).toBe(`${base}/job/inner`);
     expect(cgroupPids(`${base}/job`)).toEqual([outer.pid!, inner.pid!].sort((a, b) => a - b));
     expect(cgroupPids(`${base}/job/inner`)).toEqual([inner.pid!]);
@@ -79,7 +79,7 @@ describe('cgroup v2', () => {
     createCgroup(`${base}/forks`);
     const shell = spawn('sh', ['-c', 'read go; sleep 30 & sleep 30 & wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => shell.on('exit', (_c, signal) => resolve(signal)));
-    moveToCgroup(`${base}/forks`, shell.pid!);
+    await moveToCgroup(`${base}/forks`, shell.pid!);
     shell.stdin!.write('go\n');
     const deadline = Date.now() + 5000;
     while (cgroupPids(`${base}/forks`).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -96,8 +96,8 @@ describe('cgroup v2', () => {
     createCgroup(`${base}/old-kernel/inner`);
     const outer = sleeper();
     const inner = sleeper();
-    moveToCgroup(`${base}/old-kernel`, outer.pid!);
-    moveToCgroup(`${base}/old-kernel/inner`, inner.pid!);
+    await moveToCgroup(`${base}/old-kernel`, outer.pid!);
+    await moveToCgroup(`${base}/old-kernel/inner`, inner.pid!);
     await killListedProcesses(`${base}/old-kernel`);
     expect(await outer.exited).toBe('SIGKILL');
     expect(await inner.exited).toBe('SIGKILL');
@@ -108,7 +108,7 @@ describe('cgroup v2', () => {
   it('will not remove a cgroup that still has processes, and says which', async () => {
     createCgroup(`${base}/busy`);
     const child = sleeper();
-    moveToCgroup(`${base}/busy`, child.pid!);
+    await moveToCgroup(`${base}/busy`, child.pid!);
     const failure = thrown(() => removeCgroup(`${base}/busy`));
     expect(failure.code).toBe('RW_TEARDOWN_FAILED');
     expect(failure.message).toContain(`processes left: ${child.pid}`);

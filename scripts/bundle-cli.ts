@@ -33,7 +33,7 @@ const SELF_LOCATING = ['src/agent/l7/l7-worker-thread.ts', 'src/cli/agent-launch
  * everything its part's index re-exports: the L7 worker carried yaml and TypeBox (360 of its 489 KB)
  * for a policy it receives already parsed, and `agent start` compiled them before it could enforce.
  */
-const WITH_SIDE_EFFECTS = new Set(['src/cli/main.ts', 'src/cli/memory-flags.ts', 'src/cli/agent-launch.ts', 'src/cli/daemon-preload.ts'].map((path) => join(REPO, path)));
+const WITH_SIDE_EFFECTS = new Set(['src/cli/main.ts', 'src/cli/memory-flags.ts', 'src/cli/agent-launch.ts', 'src/cli/l7-preload.ts'].map((path) => join(REPO, path)));
 const SRC = join(REPO, 'src') + '/';
 /** Packages that only define things when imported (their package.json does not say so). */
 const PURE_PACKAGES = /^(yaml|@sinclair\/typebox)(\/|$)/;
@@ -92,7 +92,7 @@ export async function bundleCli(dist: string): Promise<void> {
   // On its own, not sharing chunks with the CLI: a worker thread loads every module again, so it gets only what it uses.
   await build({ ...common, entryPoints: { 'agent/l7/l7-worker': 'src/agent/l7/l7-worker.ts' }, outdir: dist });
   // Also on its own: preloaded into the agent's daemon (src/cli/agent-launch.ts), it must load nothing but the worker's start.
-  await build({ ...common, entryPoints: { 'cli/daemon-preload': 'src/cli/daemon-preload.ts' }, outdir: dist });
+  await build({ ...common, entryPoints: { 'cli/l7-preload': 'src/cli/l7-preload.ts' }, outdir: dist });
   chmodSync(join(dist, 'cli/main.js'), 0o755);
 }
 

@@ -35,12 +35,19 @@ export type AgentLaunchOutcome =
 /** Defined (true) by the bundled build (scripts/bundle-cli.ts); undefined under tsc's output and tsx. */
 declare const RUNWALL_BUNDLED: boolean | undefined;
 
-/** Node options that preload daemon-preload.ts (bundled: dist/cli/daemon-preload.js; this code then sits in dist/chunks/), when it is there. */
-function preloadOptions(): string[] {
+/** l7-preload.ts (bundled: dist/cli/l7-preload.js, this code then sitting in dist/chunks/), as a URL, when it is there. */
+export function l7PreloadUrl(): string | null {
   const here = import.meta.url;
   const bundled = typeof RUNWALL_BUNDLED !== 'undefined' && RUNWALL_BUNDLED;
-  const preload = new URL(bundled ? '../cli/daemon-preload.js' : here.endsWith('.ts') ? './daemon-preload.ts' : './daemon-preload.js', here);
-  return existsSync(fileURLToPath(preload)) ? ['--import', preload.href] : [];
+  const preload = new URL(bundled ? '../cli/l7-preload.js' : here.endsWith('.ts') ? './l7-preload.ts' : './l7-preload.js', here);
+  return existsSync(fileURLToPath(preload)) ? preload.href : null;
+}
+
+/** `runwall exec` (not its help): its L7 thread is started first thing (main.ts). */
+export function execStartsL7(argv: readonly string[]): boolean {
+  const rest = argv.slice(2);
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  return rest[0] === 'exec' && !own.some((arg) => arg === '--help' || arg === '-h');
 }
 
 /** `agent start` without --foreground and without a request for help: the daemon is launched. */
@@ -109,7 +116,8 @@ export async function launchAgentDaemon(argv: readonly string[], execArgv: reado
     return { kind: 'exited', status: 1, lastLogLine: `runwall: RW_SETUP_FAILED: cannot open ${log}: ${error instanceof Error ? error.message : String(error)}`, log };
   }
   // The caller's options first: under tsx its loader must be registered before the preload (TypeScript) loads.
-  const args = [...AGENT_DAEMON_NODE_OPTIONS, ...execArgv, ...preloadOptions(), argv[1] ?? '', ...argv.slice(2), '--foreground', '--ready-fd', String(READY_FD)];
+  const preload = l7PreloadUrl();
+  const args = [...AGENT_DAEMON_NODE_OPTIONS, ...execArgv, ...(preload ? ['--import', preload] : []), argv[1] ?? '', ...argv.slice(2), '--foreground', '--ready-fd', String(READY_FD)];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env: daemonEnvironment(env) });
   closeSync(out);
   const exited = new Promise<number>((resolve) => {

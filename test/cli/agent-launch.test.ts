@@ -2,7 +2,7 @@
 // which invocations do, where the daemon's log goes, and what its environment leaves out.
 import { describe, expect, it } from 'vitest';
 import { agentPaths } from '../../src/agent/index.js';
-import { DEFAULT_AGENT_STATE_DIR, daemonEnvironment, launchesDaemon, stateDirOf } from '../../src/cli/agent-launch.js';
+import { DEFAULT_AGENT_STATE_DIR, daemonEnvironment, execStartsL7, launchesDaemon, stateDirOf } from '../../src/cli/agent-launch.js';
 
 const argv = (...rest: string[]): string[] => ['/usr/bin/node', '/opt/runwall/dist/cli/main.js', ...rest];
 
@@ -36,5 +36,12 @@ describe('the early agent launch', () => {
   it("starts the daemon without NODE_EXTRA_CA_CERTS (read at every Node start; the agent makes no TLS connection) and with the rest of the caller's environment", () => {
     const env = daemonEnvironment({ PATH: '/usr/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt', RUNWALL_AGENT_DIR: '/tmp/x' });
     expect(env).toEqual({ PATH: '/usr/bin', RUNWALL_AGENT_DIR: '/tmp/x' });
+  });
+
+  it("starts exec's L7 thread first thing, but not for exec's help (a job's own --help is not exec's)", () => {
+    expect(execStartsL7(argv('exec', '--egress-policy', 'block', '--', 'npm', 'ci'))).toBe(true);
+    expect(execStartsL7(argv('exec', '--', 'tool', '--help'))).toBe(true);
+    expect(execStartsL7(argv('exec', '--help'))).toBe(false);
+    expect(execStartsL7(argv('agent', 'start'))).toBe(false);
   });
 });

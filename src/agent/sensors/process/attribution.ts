@@ -47,14 +47,67 @@ export function plainAddress(address: string): string {
   return mapped ? mapped[1]! : address.toLowerCase();
 }
 
+interface LoggedCall extends SocketCall {
+  /** Order of arrival: calls below the log's first live one are evicted. */
+  readonly seq: number;
+}
+
 /**
- * Recent socket calls by destination port, oldest first; bounded in count and
- * age so a busy machine cannot grow it without end.
+ * The calls to one destination port in the order of their time. Audit's order is nearly
+ * that; a record that comes late (a connect that took long to return is stamped at entry)
+ * is moved back into place. A look-up is then a binary search and a scan of its window
+ * only: scanning a margin past the window made a burst of N connections cost N² (3,000
+ * HTTPS requests in a few seconds: 9 million steps, a third of a second of the event loop).
  */
+class CallsInTimeOrder {
+  readonly items: LoggedCall[] = [];
+  /** Entries before it were evicted. */
+  start = 0;
+
+  get empty(): boolean {
+    return this.start >= this.items.length;
+  }
+
+  insert(call: LoggedCall): void {
+    const items = this.items;
+    let at = items.length;
+    items.push(call);
+    while (at > this.start && items[at - 1]!.timeMs > call.timeMs) {
+      items[at] = items[at - 1]!;
+      at -= 1;
+    }
+    items[at] = call;
+  }
+
+  /** Index just past the last call made at or before `timeMs`. */
+  endOf(timeMs: number): number {
+    let low = this.start;
+    let high = this.items.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.items[middle]!.timeMs <= timeMs) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** Forgets evicted calls at the front (one that came late may sit behind a live one for a while: look-ups skip it). */
+  dropEvicted(firstLiveSeq: number): void {
+    while (!this.empty && this.items[this.start]!.seq < firstLiveSeq) this.start += 1;
+    if (this.start > 1024 && this.start * 2 > this.items.length) {
+      this.items.splice(0, this.start);
+      this.start = 0;
+    }
+  }
+}
+
+/** Recent socket calls by destination port; bounded in count and age so a busy machine cannot grow it without end. */
 export class SocketCallLog {
-  readonly #byPort = new Map<number, SocketCall[]>();
-  readonly #order: SocketCall[] = [];
+  readonly #byPort = new Map<number, CallsInTimeOrder>();
+  /** Every call in order of arrival, for eviction. */
+  readonly #order: LoggedCall[] = [];
   #head = 0;
+  #nextSeq = 0;
   readonly #maxEntries: number;
   readonly #maxAgeMs: number;
 
@@ -68,13 +121,13 @@ export class SocketCallLog {
   }
 
   add(call: SocketCall): void {
-    const stored = { ...call, address: plainAddress(call.address) };
-    let list = this.#byPort.get(stored.port);
-    if (!list) {
-      list = [];
-      this.#byPort.set(stored.port, list);
+    const stored: LoggedCall = { ...call, address: plainAddress(call.address), seq: this.#nextSeq++ };
+    let calls = this.#byPort.get(stored.port);
+    if (!calls) {
+      calls = new CallsInTimeOrder();
+      this.#byPort.set(stored.port, calls);
     }
-    list.push(stored);
+    calls.insert(stored);
     this.#order.push(stored);
     this.#evict(stored.timeMs);
   }
@@ -84,21 +137,26 @@ export class SocketCallLog {
    * that made a matching call; only in-job ones when there are any.
    */
   find(query: SocketCallQuery): ProcessRef[] {
-    const list = this.#byPort.get(query.port);
-    if (!list) return [];
+    const calls = this.#byPort.get(query.port);
+    if (!calls) return [];
     const address = query.address === null ? null : plainAddress(query.address);
+    const firstLive = this.#firstLiveSeq();
     const found = new Map<number, SocketCall>();
-    // Newest first; audit's order is nearly time order, so stop a little past the window's start.
-    for (let i = list.length - 1; i >= 0; i--) {
-      const call = list[i]!;
-      if (call.timeMs < query.fromMs - OUT_OF_ORDER_MS) break;
-      if (call.timeMs < query.fromMs || call.timeMs > query.toMs) continue;
+    // Newest first, from the window's end back to its start.
+    for (let i = calls.endOf(query.toMs) - 1; i >= calls.start; i--) {
+      const call = calls.items[i]!;
+      if (call.timeMs < query.fromMs) break;
+      if (call.seq < firstLive) continue;
       if (address !== null && call.address !== address) continue;
       if (!found.has(call.pid)) found.set(call.pid, call);
     }
-    const calls = [...found.values()];
-    const inJob = calls.filter((call) => call.inJob);
-    return (inJob.length > 0 ? inJob : calls).sort((a, b) => a.timeMs - b.timeMs || a.pid - b.pid).map((call) => (typeof call.ref === 'function' ? call.ref() : call.ref));
+    const matched = [...found.values()];
+    const inJob = matched.filter((call) => call.inJob);
+    return (inJob.length > 0 ? inJob : matched).sort((a, b) => a.timeMs - b.timeMs || a.pid - b.pid).map((call) => (typeof call.ref === 'function' ? call.ref() : call.ref));
+  }
+
+  #firstLiveSeq(): number {
+    return this.#order[this.#head]?.seq ?? this.#nextSeq;
   }
 
   #evict(nowMs: number): void {
@@ -106,10 +164,10 @@ export class SocketCallLog {
       const oldest = this.#order[this.#head]!;
       if (this.size <= this.#maxEntries && nowMs - oldest.timeMs <= this.#maxAgeMs) break;
       this.#head += 1;
-      const list = this.#byPort.get(oldest.port);
-      if (list && list[0] === oldest) {
-        list.shift();
-        if (list.length === 0) this.#byPort.delete(oldest.port);
+      const calls = this.#byPort.get(oldest.port);
+      if (calls) {
+        calls.dropEvicted(this.#firstLiveSeq());
+        if (calls.empty) this.#byPort.delete(oldest.port);
       }
     }
     if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
@@ -118,9 +176,6 @@ export class SocketCallLog {
     }
   }
 }
-
-/** Calls are stamped at entry; records of calls that took long to return may come after later ones. */
-const OUT_OF_ORDER_MS = 5_000;
 
 /**
  * The process and its ancestry up to the job's root, as events carry it.

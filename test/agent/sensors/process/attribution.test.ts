@@ -125,4 +125,26 @@ describe('attribution', () => {
       }),
     );
   });
+
+  it('property: a look-up finds exactly what a scan of every live call finds, whatever order the records came in', () => {
+    const arbitraryCall = fc.record({ pid: fc.integer({ min: 1, max: 6 }), port: fc.constantFrom(53, 443), host: fc.integer({ min: 1, max: 3 }), offsetMs: fc.integer({ min: -6_000, max: 6_000 }) });
+    const arbitraryQuery = fc.record({ port: fc.constantFrom(53, 443), host: fc.option(fc.integer({ min: 1, max: 3 })), fromMs: fc.integer({ min: -8_000, max: 8_000 }), widthMs: fc.integer({ min: 0, max: 4_000 }) });
+    fc.assert(
+      fc.property(fc.array(arbitraryCall, { maxLength: 120 }), fc.array(arbitraryQuery, { maxLength: 10 }), fc.integer({ min: 5, max: 200 }), (calls, queries, maxEntries) => {
+        // Arrival order is the array's; times wander back and forth, as late audit records do.
+        const log = new SocketCallLog(maxEntries, 10 ** 9);
+        // A process is in the job or not; pid 3 and 6 are outside it.
+        const logged = calls.map((c) => call(c.pid, `/bin/p${c.pid}`, `198.51.100.${c.host}`, c.port, T + c.offsetMs, c.pid % 3 !== 0));
+        for (const c of logged) log.add(c);
+        const live = logged.slice(-maxEntries);
+        for (const q of queries) {
+          const query = { address: q.host === null ? null : `198.51.100.${q.host}`, port: q.port, fromMs: T + q.fromMs, toMs: T + q.fromMs + q.widthMs };
+          const matching = live.filter((c) => c.port === query.port && c.timeMs >= query.fromMs && c.timeMs <= query.toMs && (query.address === null || c.address === query.address));
+          const preferred = matching.some((c) => c.inJob) ? matching.filter((c) => c.inJob) : matching;
+          const expected = [...new Set(preferred.map((c) => c.pid))].sort((a, b) => a - b);
+          expect(log.find(query).map((p) => p.pid).sort((a, b) => a - b)).toEqual(expected);
+        }
+      }),
+    );
+  });
 });

@@ -13,8 +13,8 @@ import {
   type AgentStatus,
 } from '../agent/index.js';
 import { RunwallError, type RunSummary } from '../protocol/index.js';
-import { launchAgentDaemon } from './agent-launch.js';
-import { reportAgentLaunch } from './agent-launch-report.js';
+import { enforcingLine, launchAgentDaemon } from './agent-launch.js';
+import { agentLaunchFailure } from './agent-launch-report.js';
 import { parseGrace, parseL7, policyFromFlags, type ExecFlags } from './exec-command.js';
 
 interface AgentFlags extends ExecFlags {
@@ -103,7 +103,9 @@ export function registerAgentCommand(program: Command): void {
         return;
       }
       // Reached only when main.ts did not launch it first (see agent-launch.ts).
-      await reportAgentLaunch(launchAgentDaemon(process.argv, process.execArgv, process.env));
+      const outcome = await launchAgentDaemon(process.argv, process.execArgv, process.env);
+      if (outcome.kind !== 'ready') throw agentLaunchFailure(outcome);
+      process.stdout.write(enforcingLine(outcome.statusLine));
     });
 
   agent

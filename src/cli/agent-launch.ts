@@ -143,6 +143,21 @@ export async function launchAgentDaemon(argv: readonly string[], execArgv: reado
   return { kind: 'ready', statusLine: line };
 }
 
+/** The fields of the daemon's status line (AgentStatus in src/agent) that `agent start` prints. */
+interface LaunchedStatus {
+  readonly pid: number;
+  readonly mode: string;
+  readonly enforcingAfterMs: number;
+  readonly resolvers: readonly string[];
+  readonly control: string;
+}
+
+/** What `agent start` prints for a daemon that enforces. */
+export function enforcingLine(statusLine: string): string {
+  const status = JSON.parse(statusLine) as LaunchedStatus;
+  return `runwall agent: enforcing ${status.mode} mode (pid ${status.pid}), ${status.enforcingAfterMs} ms after start; resolver ${status.resolvers.join(', ')}; control ${status.control}\n`;
+}
+
 /** Started as this module is evaluated (see above); null when this run of the CLI launches no daemon. */
 export const earlyAgentLaunch: Promise<AgentLaunchOutcome> | null = launchesDaemon(process.argv)
   ? launchAgentDaemon(process.argv, process.execArgv, process.env)

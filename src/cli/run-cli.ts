@@ -6,8 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_RUNWALL_FAILED, EXIT_USAGE, INPUT_ERROR_CODES, RUNWALL_VERSION, isRunwallError } from '../protocol/index.js';
 import type { AgentLaunchOutcome } from './agent-launch.js';
 
-/** Runs the command in process.argv; `earlyAgentLaunch` is the daemon main.ts launched already, if it did. */
-export async function runCli(earlyAgentLaunch: Promise<AgentLaunchOutcome> | null): Promise<void> {
+/** Runs the command in process.argv; `failedLaunch` is the daemon main.ts launched for `agent start`, which did not come to enforce. */
+export async function runCli(failedLaunch: AgentLaunchOutcome | null): Promise<void> {
   const program = new Command('runwall')
     .description('Open runtime security for CI/CD runners: control and record what a job does on the network.')
     .version(RUNWALL_VERSION)
@@ -27,13 +27,13 @@ export async function runCli(earlyAgentLaunch: Promise<AgentLaunchOutcome> | nul
     server: async () => (await import('./server-command.js')).registerServerCommand,
   };
   const asked = process.argv[2];
-  const wanted = earlyAgentLaunch ? [] : asked === '--version' || asked === '-V' ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
+  const wanted = failedLaunch ? [] : asked === '--version' || asked === '-V' ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
   for (const name of wanted) (await COMMANDS[name]!())(program);
 
   try {
-    // A launched daemon checks the arguments itself (agent-launch.ts): its answer is this command's.
-    if (earlyAgentLaunch) await (await import('./agent-launch-report.js')).reportAgentLaunch(earlyAgentLaunch);
-    else await program.parseAsync(process.argv);
+    // A launched daemon checks the arguments itself (agent-launch.ts): its error is this command's.
+    if (failedLaunch && failedLaunch.kind !== 'ready') throw (await import('./agent-launch-report.js')).agentLaunchFailure(failedLaunch);
+    await program.parseAsync(process.argv);
   } catch (error: unknown) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) process.exit(0);

@@ -222,6 +222,16 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const resolvers = [AGENT_LOOPBACK_RESOLVER, ...bridges];
 
   const ourResolvConf = resolvConfText([AGENT_LOOPBACK_RESOLVER]);
+  // The sensors start alongside: their set-up fills the waits of enforce() (the table's helper, iptables), and
+  // they see the job from the moment the agent enforces. startSensors reports a failure, never throws.
+  const shared = new Map<string, unknown>();
+  const sensorsStarting = startSensors({
+    pipeline,
+    scope: { kind: 'agent', agentPid: process.pid },
+    policy,
+    workspace: options.workspace ?? null,
+    shared,
+  });
   try {
     await engine.enforce({
       firewall,
@@ -240,6 +250,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       writeReplacing(paths.dockerDaemonJson, dockerDaemonJson(backup.content, bridges));
     }
   } catch (error: unknown) {
+    await (await sensorsStarting).stop();
     for (const backup of backups.reverse()) restoreFile(backup);
     backups.length = 0;
     const reason = error instanceof Error ? error.message : String(error);
@@ -278,16 +289,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
   }, 500);
   resolverWatch.unref();
-  // After enforce(): execs of the agent's own helpers (nft, iptables-restore) announced before audit's rules
-  // were in would wait for audit records that never come.
-  const shared = new Map<string, unknown>();
-  const sensors = await startSensors({
-    pipeline,
-    scope: { kind: 'agent', agentPid: process.pid },
-    policy,
-    workspace: options.workspace ?? null,
-    shared,
-  });
+  const sensors = await sensorsStarting;
   pipeline.emit({
     kind: 'agent',
     time: new Date().toISOString(),

@@ -263,6 +263,9 @@ export class ProcessRegistry implements ProcessTable {
       record.detailsAhead -= 1;
       return;
     }
+    // The agent's own helpers (nft, iptables-restore) are never reported, so nothing waits for their details:
+    // the agent starts its sensors while it sets up, and audit may not have been listening when they ran.
+    if (record.role === 'agent') return;
     if (record.pendingExecs === 0) record.pendingSinceMs = timeMs;
     record.pendingExecs += 1;
   }

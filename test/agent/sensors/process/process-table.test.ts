@@ -222,6 +222,17 @@ describe('process table, agent scope', () => {
     expect([table.get(60)?.inJob, table.get(61)?.inJob, table.get(62)?.inJob]).toEqual([true, true, false]);
   });
 
+  it("the agent's own helpers are not held waiting for audit's details (it may not have seen them); the job's execs are", () => {
+    const table = agentTable();
+    table.seed([seed(1, 0, '/sbin/init'), seed(AGENT, 1, '/usr/bin/node'), seed(60, 1, '/usr/bin/bash')]);
+    table.fork(AGENT, 71, 10);
+    table.execAnnounced(71, 11, AGENT);
+    expect(table.pending).toBe(0);
+    table.fork(60, 61, 12);
+    table.execAnnounced(61, 13, 60);
+    expect(table.pending).toBe(1);
+  });
+
   it('a process in a container cgroup is the job even on a runner', () => {
     let table: ProcessRegistry;
     table = new ProcessRegistry({

@@ -17,7 +17,7 @@ import { requireRoot, requireTools } from '../exec/preflight.js';
 import { removeL7Rules } from '../l7/l7-inspector.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
-import { Nftables, cgroup2Root, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
+import { Nftables, cgroup2Root, cgroupPathForNft, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
 import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
 import { RunRecorder } from '../report/run-recorder.js';
 import { startSensors } from '../sensors/start-sensors.js';
@@ -199,17 +199,18 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     // Its failure comes out of enforce(), which awaits it before anything is sent upstream.
     moved.catch(() => undefined);
     bridges = bridgeAddresses();
+    const exempt = cgroupPathForNft(AGENT_CGROUP);
     firewall = new Firewall(
       nft,
       {
         table: AGENT_TABLE,
         mode: policy.egressPolicy,
-        scope: { kind: 'agent', agentCgroup: AGENT_CGROUP, agentCgroupLevel: 1 },
+        scope: { kind: 'agent', agentCgroup: exempt.path, agentCgroupLevel: 1 },
         nflogGroup: NFLOG_GROUP,
         resolvers: [AGENT_LOOPBACK_RESOLVER, ...bridges].map((address) => ({ family: 4 as const, address })),
         ...policyNetworks(compiled),
       },
-      { graceSeconds: options.ttlGraceSeconds, load: (ruleset) => loadRulesetWithCgroupView(ruleset, (text) => nft.run(text)) },
+      { graceSeconds: options.ttlGraceSeconds, ...(exempt.needsHelper ? { load: loadRulesetWithCgroupView } : {}) },
     );
     saveState();
   } catch (error: unknown) {

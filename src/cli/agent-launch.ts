@@ -108,6 +108,10 @@ function lastLineOf(path: string): string {
 export async function launchAgentDaemon(argv: readonly string[], execArgv: readonly string[], env: NodeJS.ProcessEnv): Promise<AgentLaunchOutcome> {
   const stateDir = stateDirOf(argv, env);
   const log = `${stateDir}/agent.log`;
+  // Said here, as the daemon would say it: without root there is no log to read its words from.
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return { kind: 'exited', status: 1, lastLogLine: 'runwall: RW_NOT_ROOT: runwall agent needs root (run it with sudo)', log };
+  }
   let out: number;
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });

@@ -24,6 +24,17 @@ export function memoryFlagsFor(command: string | undefined): readonly string[] {
   return command !== undefined && LONG_RUNNING.has(command) ? ['--heap-growing-percent=30'] : [];
 }
 
+/**
+ * glibc malloc settings for a spawned agent daemon, which glibc reads from its environment as
+ * it starts (why: src/agent/platform/malloc-tuning.ts; a test keeps the two in step). The
+ * caller's own values win.
+ */
+export const AGENT_DAEMON_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+});
+
 /** Node options for a spawned agent daemon (before the caller's own, so a caller's choice wins). */
 export const AGENT_DAEMON_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=4'];
 

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
-import { AGENT_DAEMON_NODE_OPTIONS } from './memory-flags.js';
+import { AGENT_DAEMON_MALLOC_ENV, AGENT_DAEMON_NODE_OPTIONS } from './memory-flags.js';
 
 /** Where the agent keeps its control socket, state and log unless told otherwise (agentPaths in src/agent agrees; a test holds them in step). */
 export const DEFAULT_AGENT_STATE_DIR = '/run/runwall/agent';
@@ -69,11 +69,12 @@ export function stateDirOf(argv: readonly string[], env: NodeJS.ProcessEnv): str
 /**
  * The daemon's environment. NODE_EXTRA_CA_CERTS goes: Node reads and parses that file as it
  * starts (35-70 ms of the daemon's start here, where CI images point it at the whole system
- * bundle), and the agent makes no TLS connection of its own.
+ * bundle), and the agent makes no TLS connection of its own. glibc's malloc settings come in
+ * (AGENT_DAEMON_MALLOC_ENV), unless the caller set its own.
  */
 export function daemonEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { NODE_EXTRA_CA_CERTS: _dropped, ...rest } = env;
-  return rest;
+  return { ...AGENT_DAEMON_MALLOC_ENV, ...rest };
 }
 
 /** The first line written on `stream`, or null if it closed without one. */

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentPaths } from '../../src/agent/index.js';
 import { DEFAULT_AGENT_STATE_DIR, daemonEnvironment, execStartsL7, launchesDaemon, stateDirOf } from '../../src/cli/agent-launch.js';
+import { AGENT_DAEMON_MALLOC_ENV } from '../../src/cli/memory-flags.js';
 
 const argv = (...rest: string[]): string[] => ['/usr/bin/node', '/opt/runwall/dist/cli/main.js', ...rest];
 
@@ -33,9 +34,11 @@ describe('the early agent launch', () => {
     }
   });
 
-  it("starts the daemon without NODE_EXTRA_CA_CERTS (read at every Node start; the agent makes no TLS connection) and with the rest of the caller's environment", () => {
+  it("starts the daemon without NODE_EXTRA_CA_CERTS (read at every Node start; the agent makes no TLS connection), with glibc's malloc settings and the rest of the caller's environment", () => {
     const env = daemonEnvironment({ PATH: '/usr/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt', RUNWALL_AGENT_DIR: '/tmp/x' });
-    expect(env).toEqual({ PATH: '/usr/bin', RUNWALL_AGENT_DIR: '/tmp/x' });
+    expect(env).toEqual({ ...AGENT_DAEMON_MALLOC_ENV, PATH: '/usr/bin', RUNWALL_AGENT_DIR: '/tmp/x' });
+    // glibc's malloc settings come in, but a caller's own win.
+    expect(daemonEnvironment({ MALLOC_ARENA_MAX: '8' })['MALLOC_ARENA_MAX']).toBe('8');
   });
 
   it("starts exec's L7 thread first thing, but not for exec's help (a job's own --help is not exec's)", () => {

@@ -3,6 +3,7 @@
  * makes a handful of events, not thousands (memory and report size stay bounded).
  */
 import type { DnsEvent } from '../../protocol/index.js';
+import { withFields } from '../with-fields.js';
 
 export type DnsDraft = Omit<DnsEvent, 'seq'>;
 
@@ -84,7 +85,7 @@ export class DnsFolder {
     for (const [key, open] of this.#open) {
       if (open.closesAtMs > nowMs) break;
       this.#open.delete(key);
-      if (open.repeat !== null) this.#emit({ ...open.repeat, count: open.count });
+      if (open.repeat !== null) this.#emit(withFields(open.repeat, { count: open.count }));
     }
     if (this.#open.size === 0 && this.#timer !== null) {
       clearTimeout(this.#timer);

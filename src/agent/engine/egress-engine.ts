@@ -17,6 +17,7 @@ import { AddressBook } from './address-book.js';
 import { ConnectionFolder, connectionFromPacket } from './connection-events.js';
 import { DnsFolder } from './dns-folder.js';
 import { HeldEvents } from './held-events.js';
+import { withFields } from '../with-fields.js';
 
 export interface EngineProblem {
   readonly code: string;
@@ -329,7 +330,7 @@ export class EgressEngine {
     };
     let event: Omit<DnsEvent, 'seq'>;
     if (!exchange.question) {
-      event = { ...base, name: '', qtype: '', verdict: 'blocked', rule: MALFORMED_RULE, answers: [], admitted: [] };
+      event = withFields(base, { name: '', qtype: '', verdict: 'blocked' as const, rule: MALFORMED_RULE, answers: [], admitted: [] });
     } else {
       const override = this.#overrides.get(key);
       this.#overrides.delete(key);
@@ -337,15 +338,14 @@ export class EgressEngine {
       this.#admitted.delete(key);
       const decision = this.policy.decideName(exchange.question.name);
       const released = exchange.forwarded && exchange.response !== null && (!override || override.verdict === 'audit');
-      event = {
-        ...base,
+      event = withFields(base, {
         name: exchange.question.name,
         qtype: exchange.question.qtype,
         verdict: override?.verdict ?? decision.verdict,
         rule: override?.rule ?? decision.rule,
         answers: released && exchange.response ? exchange.response.answers.map((a) => ({ ...a })) : [],
         admitted,
-      };
+      });
     }
     this.#dnsFolder.add(event);
   }

@@ -3,6 +3,8 @@
  * with a count: a blocked client retrying, or 200 connections to one allowed
  * name, make one line. The first sighting waits at most `windowMs`.
  */
+import { withFields } from '../with-fields.js';
+
 export class WindowFolder<E extends { readonly count?: number }> {
   readonly #pending = new Map<string, { event: E; timer: NodeJS.Timeout }>();
 
@@ -16,7 +18,7 @@ export class WindowFolder<E extends { readonly count?: number }> {
     const key = this.keyOf(event);
     const pending = this.#pending.get(key);
     if (pending) {
-      pending.event = { ...pending.event, count: (pending.event.count ?? 1) + (event.count ?? 1) };
+      pending.event = withFields(pending.event, { count: (pending.event.count ?? 1) + (event.count ?? 1) });
       return;
     }
     const timer = setTimeout(() => this.#release(key), this.windowMs);

@@ -13,7 +13,7 @@ import { Firewall } from '../enforce/firewall.js';
 import { policyNetworks } from '../enforce/ruleset.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
-import { Nftables, cgroup2Root, childPids } from '../platform/index.js';
+import { Nftables, cgroup2Root, childPids, tuneMalloc } from '../platform/index.js';
 import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
 import { RunRecorder } from '../report/run-recorder.js';
 import { ExecSandbox, cleanupStaleSandboxes } from '../sandbox/exec-sandbox.js';
@@ -51,6 +51,7 @@ const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGH
 
 export async function runExec(request: ExecRequest): Promise<ExecOutcome> {
   requireRoot('runwall exec');
+  tuneMalloc();
   requireTools(['ip', 'nsenter', 'unshare', 'setpriv', 'mount', 'sh']);
   cgroup2Root();
   const nft = Nftables.open();

@@ -16,6 +16,7 @@ import type { CompiledPolicy, ConnectionDecision } from '../../policy/index.js';
 import { canonicalIp } from '../../policy/index.js';
 import type { HttpEvent, RuleRef, Verdict } from '../../protocol/index.js';
 import type { StreamStart } from './stream-start.js';
+import { withFields } from '../with-fields.js';
 
 export type HttpDraft = Omit<HttpEvent, 'seq'>;
 
@@ -109,7 +110,7 @@ export function judgeFlowStart(policy: CompiledPolicy, flow: L7Flow, start: Name
   if (names.length === 0) {
     const decision = policy.decideConnection({ ip: flow.destination, port: flow.port, protocol: 'tcp' });
     if (decision.verdict === 'allowed' || decision.verdict === 'attack-blocked') {
-      return judgement(decision.verdict, { ...base, host: flow.destination, verdict: decision.verdict, rule: decision.rule });
+      return judgement(decision.verdict, withFields(base, { host: flow.destination, verdict: decision.verdict, rule: decision.rule }));
     }
     const what = start.problem
       ? `whose ${tls ? 'ClientHello' : 'request head'} could not be read (${start.problem.message})`
@@ -122,7 +123,7 @@ export function judgeFlowStart(policy: CompiledPolicy, flow: L7Flow, start: Name
       suggestion: `connect by a name the policy allows, or add \`${target}\` to allowed-endpoints`,
     };
     const verdict = denyVerdict(policy);
-    return judgement(verdict, { ...base, host: flow.destination, verdict, rule });
+    return judgement(verdict, withFields(base, { host: flow.destination, verdict, rule }));
   }
 
   let worst: { asked: AskedName; decision: ConnectionDecision } | null = null;
@@ -132,7 +133,7 @@ export function judgeFlowStart(policy: CompiledPolicy, flow: L7Flow, start: Name
   }
   const { asked, decision } = worst ?? { asked: names[0] as AskedName, decision: policy.decideConnection({ ip: flow.destination, port: flow.port, protocol: 'tcp' }) };
   if (decision.verdict === 'allowed' || decision.verdict === 'attack-blocked') {
-    return judgement(decision.verdict, { ...base, host: asked.name, verdict: decision.verdict, rule: decision.rule });
+    return judgement(decision.verdict, withFields(base, { host: asked.name, verdict: decision.verdict, rule: decision.rule }));
   }
   const nameDecision = policy.decideName(asked.name);
   const otherPorts = nameDecision.verdict === 'allowed' ? nameDecision.ports.filter((port) => port !== flow.port) : [];
@@ -146,7 +147,7 @@ export function judgeFlowStart(policy: CompiledPolicy, flow: L7Flow, start: Name
     suggestion: `add \`${endpointText(asked.name, flow.port)}\` to allowed-endpoints if the job should reach it`,
   };
   const verdict = denyVerdict(policy);
-  return judgement(verdict, { ...base, host: asked.name, verdict, rule });
+  return judgement(verdict, withFields(base, { host: asked.name, verdict, rule }));
 }
 
 function judgement(verdict: Verdict, event: HttpDraft): L7Judgement {

@@ -5,6 +5,7 @@
  * event, never allowed to stop the others.
  */
 import type { RunEvent, UnsequencedEvent } from '../../protocol/index.js';
+import { withFields } from '../with-fields.js';
 
 export type EventSubscriber = (event: RunEvent) => void;
 /** Fills in what the sensor could not know (the process, the step) before the event gets its place. */
@@ -40,11 +41,11 @@ export class EventPipeline {
       } catch (error: unknown) {
         // An enricher's failure leaves the event as it was, with the error as data on it.
         const message = error instanceof Error ? error.message : String(error);
-        enriched = { ...enriched, error: { code: 'RW_INTERNAL', message: `enrichment failed: ${message}` } } as UnsequencedEvent;
+        enriched = withFields(enriched, { error: { code: 'RW_INTERNAL', message: `enrichment failed: ${message}` } }) as UnsequencedEvent;
       }
     }
     this.#seq += 1;
-    const sequenced = Object.freeze({ ...enriched, seq: this.#seq }) as RunEvent;
+    const sequenced = Object.freeze(withFields(enriched, { seq: this.#seq })) as RunEvent;
     for (const subscriber of [...this.#subscribers]) {
       try {
         subscriber(sequenced);

@@ -12,6 +12,7 @@
  */
 import { formatIpv6 } from './nflog-message.js';
 import { HOST_LITTLE_ENDIAN, encodeNetlinkFrame } from './netlink-frames.js';
+import { withFields } from '../with-fields.js';
 
 // Message types (include/uapi/linux/audit.h).
 export const AUDIT_GET = 1000;
@@ -261,18 +262,19 @@ export function interpretAuditEvent(records: readonly AuditRecord[]): AuditActiv
     if (!success) return null;
     const cwdRecord = records.find((r) => r.type === AUDIT_RECORD.CWD);
     const { argv, truncated } = assembleArgv(records.filter((r) => r.type === AUDIT_RECORD.EXECVE));
-    return Object.freeze({
-      ...base,
-      kind: 'exec' as const,
-      argv: Object.freeze(argv),
-      argvTruncated: truncated,
-      cwd: cwdRecord ? decodeAuditString(cwdRecord.fields.get('cwd')) : null,
-    });
+    return Object.freeze(
+      withFields(base, {
+        kind: 'exec' as const,
+        argv: Object.freeze(argv),
+        argvTruncated: truncated,
+        cwd: cwdRecord ? decodeAuditString(cwdRecord.fields.get('cwd')) : null,
+      }),
+    );
   }
   const sockaddr = records.find((r) => r.type === AUDIT_RECORD.SOCKADDR);
   const address = sockaddr ? decodeSockaddr(decodeAuditBytes(sockaddr.fields.get('saddr'))) : null;
   if (!address) return null;
-  return Object.freeze({ ...base, kind: 'socket' as const, syscall: name, ...address, success, exit: integer(f.get('exit')) });
+  return Object.freeze(withFields(base, { kind: 'socket' as const, syscall: name, ...address, success, exit: integer(f.get('exit')) }));
 }
 
 /**

@@ -23,6 +23,8 @@ export interface Libc {
   close(fd: number): SysResult;
   /** flock(2) on a descriptor Node opened: advisory, released when the process dies. */
   flock(fd: number, operation: number): SysResult;
+  /** glibc's mallopt(3): 1 when the setting was taken, 0 when refused. */
+  mallopt(parameter: number, value: number): number;
 }
 
 export interface Libnftables {
@@ -94,6 +96,7 @@ export function libc(): Libc {
   const recv = lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
   const close = lib.func('int close(int fd)');
   const flock = lib.func('int flock(int fd, int operation)');
+  const mallopt = lib.func('int mallopt(int param, int value)');
   libcCache = {
     socket: (domain, type, protocol) => sys(socket(domain, type, protocol)),
     bind: (fd, address) => sys(bind(fd, address, address.byteLength)),
@@ -102,6 +105,7 @@ export function libc(): Libc {
     recv: (fd, into, flags) => sys(recv(fd, into, into.byteLength, flags)),
     close: (fd) => sys(close(fd)),
     flock: (fd, operation) => sys(flock(fd, operation)),
+    mallopt: (parameter, value) => mallopt(parameter, value) as number,
   };
   return libcCache;
 }

@@ -37,3 +37,4 @@ export {
   type FanotifyEvent,
 } from './fanotify-event.js';
 export { childPids } from './proc-children.js';
+export { LONG_RUN_MALLOC, mallocEnvironment, tuneMalloc, type MallocSettings } from './malloc-tuning.js';

@@ -11,6 +11,7 @@
  * exec listener), while its creator chain is fresh, and kept until it exits.
  */
 import { RunwallError, type StepEvent, type UnsequencedEvent } from '../../protocol/index.js';
+import { withFields } from '../with-fields.js';
 
 /** The part of the process sensor's table this needs (see sensors/process/process-table.ts). */
 export interface ProcessLike {
@@ -180,7 +181,7 @@ export class StepTracker {
   readonly enrich = (event: UnsequencedEvent): UnsequencedEvent => {
     if (event.kind === 'step') {
       this.observe(event);
-      return event.step === undefined ? { ...event, step: event.id } : event;
+      return event.step === undefined ? withFields(event, { step: event.id }) : event;
     }
     // runwall's own lifecycle is not the job's; an event that already names its step keeps it.
     if (event.step !== undefined || event.kind === 'agent' || this.#order.length === 0) return event;
@@ -188,7 +189,7 @@ export class StepTracker {
     let known = false;
     if (pid !== undefined && this.#processes !== null) {
       const id = this.stepOfProcess(pid);
-      if (id !== undefined) return { ...event, step: id, stepAttribution: 'process-tree' };
+      if (id !== undefined) return withFields(event, { step: id, stepAttribution: 'process-tree' as const });
       known = this.#processes.get(pid) !== undefined;
     } else if (event.processCandidates !== undefined && event.processCandidates.length > 0 && this.#processes !== null) {
       // The process sensor could not tell which of several processes it was. One that was not alive at the
@@ -203,11 +204,11 @@ export class StepTracker {
       });
       const steps = new Set((alive.length > 0 ? alive : event.processCandidates).map((candidate) => this.stepOfProcess(candidate.pid)));
       const [only] = steps;
-      if (steps.size === 1 && only !== undefined) return { ...event, step: only, stepAttribution: 'process-tree' };
+      if (steps.size === 1 && only !== undefined) return withFields(event, { step: only, stepAttribution: 'process-tree' as const });
     }
     // A process known to be outside every step's tree belongs only to an explicit marker's time.
     const id = this.stepAt(timeOf(event.time), known);
-    return id === undefined ? event : { ...event, step: id, stepAttribution: 'time-window' };
+    return id === undefined ? event : withFields(event, { step: id, stepAttribution: 'time-window' as const });
   };
 }
 

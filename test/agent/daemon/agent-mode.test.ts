@@ -88,6 +88,12 @@ describe('runwall agent', () => {
 
     const status = await internet.runInHost([...RUNWALL, 'agent', 'status', ...f.flags.slice(0, 2)], { cwd: REPO });
     expect(JSON.parse(status.stdout)).toMatchObject({ mode: 'block', resolvers: ['127.0.0.153', '203.0.113.129'] });
+    // The daemon starts with its memory settings (its RSS under load): V8's young generation (memory-flags.ts)
+    // and glibc's malloc kept to two arenas (malloc-tuning.ts).
+    const daemonPid = (JSON.parse(status.stdout) as { pid: number }).pid;
+    expect(readFileSync(`/proc/${daemonPid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=2');
+    const daemonEnv = readFileSync(`/proc/${daemonPid}/environ`, 'utf8').split('\0');
+    expect(daemonEnv).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072', 'MALLOC_TRIM_THRESHOLD_=131072']));
 
     const reportPath = join(f.dir, 'report.json');
     const stop = await internet.runInHost([...RUNWALL, 'agent', 'stop', '--report', reportPath, ...f.flags.slice(0, 2)], { cwd: REPO });

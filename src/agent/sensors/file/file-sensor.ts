@@ -22,6 +22,7 @@ import { DirectoryIndex } from './directory-index.js';
 import { FileActivity, type Writer } from './file-activity.js';
 import { interpretEvent } from './file-changes.js';
 import { gitTrackedFiles, hashPathSync, snapshotSource, stampPathSync, walkWorkspace } from './source-snapshot.js';
+import { withFields } from '../../with-fields.js';
 
 /** How long a read event waits before it is attributed, so the process table has caught up with the writer's exec. */
 export const ATTRIBUTION_DELAY_MS = 50;
@@ -72,7 +73,7 @@ function writerFromProc(pid: number): Writer {
 function writerFromTable(table: ProcessTable, pid: number, early: Writer | undefined): Writer | null {
   const known = table.get(pid);
   if (!known) return null;
-  const info = early?.exe ? { ...known, exe: early.exe, argv: early.argv } : known;
+  const info = early?.exe ? withFields(known, { exe: early.exe, argv: early.argv }) : known;
   const ancestry = table
     .ancestry(pid)
     .filter((ancestor) => ancestor.pid !== pid)

@@ -18,6 +18,7 @@
 import type { ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
 import type { ProcessRecord, ProcessRegistry } from './process-table.js';
 import { toolName } from './tool-name.js';
+import { withFields } from '../../with-fields.js';
 
 export interface SocketCall {
   readonly pid: number;
@@ -121,7 +122,7 @@ export class SocketCallLog {
   }
 
   add(call: SocketCall): void {
-    const stored: LoggedCall = { ...call, address: plainAddress(call.address), seq: this.#nextSeq++ };
+    const stored: LoggedCall = withFields(call, { address: plainAddress(call.address), seq: this.#nextSeq++ });
     let calls = this.#byPort.get(stored.port);
     if (!calls) {
       calls = new CallsInTimeOrder();
@@ -237,8 +238,8 @@ export function attributeEvent(event: UnsequencedEvent, log: SocketCallLog, tabl
         ? { address: null, port: 53, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs }
         : { address: event.destination, port: event.port ?? 0, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs };
     const candidates = log.find(query);
-    if (candidates.length === 1) return { ...event, process: candidates[0]! };
-    if (candidates.length > 1) return { ...event, processCandidates: candidates };
+    if (candidates.length === 1) return withFields(event, { process: candidates[0]! });
+    if (candidates.length > 1) return withFields(event, { processCandidates: candidates });
   }
   return event;
 }
@@ -249,5 +250,5 @@ function completeProcess(event: UnsequencedEvent, table: ProcessRegistry): Unseq
   if (known === undefined || known.ancestry !== undefined || event.kind === 'process') return event;
   const record = table.record(known.pid);
   if (!record) return event;
-  return { ...event, process: { ...processRefOf(table, record), ...known } };
+  return withFields(event, { process: { ...processRefOf(table, record), ...known } });
 }

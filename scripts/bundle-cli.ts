@@ -61,6 +61,9 @@ export const common: BuildOptions = {
   external: EXTERNAL,
   banner: { js: REQUIRE_BANNER },
   define: { RUNWALL_BUNDLED: 'true' },
+  // V8 keeps every module's source in the heap, as two-byte strings when a comment holds a non-ASCII
+  // character: without comments and indentation the agent idles 2.5-2.8 MB lower. Names stay; source maps map back.
+  minifyWhitespace: true,
   logLevel: 'warning',
   plugins: [ownModulesSideEffectFree],
 };

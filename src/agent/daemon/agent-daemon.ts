@@ -17,7 +17,7 @@ import { requireRoot, requireTools } from '../exec/preflight.js';
 import { removeL7Rules } from '../l7/l7-inspector.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
-import { Nftables, cgroup2Root, cgroupPathForNft, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup } from '../platform/index.js';
+import { Nftables, cgroup2Root, cgroupPathForNft, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup, tuneMalloc } from '../platform/index.js';
 import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
 import { RunRecorder } from '../report/run-recorder.js';
 import { startSensors } from '../sensors/start-sensors.js';
@@ -157,6 +157,8 @@ function memoryFigures(): AgentStatus['memory'] {
 /** Runs the agent in this process until `stop` arrives over the control socket (or SIGTERM/SIGINT). */
 export async function runAgent(options: AgentOptions): Promise<void> {
   requireRoot('runwall agent');
+  // Also here: `agent start --foreground` run by systemd or a DaemonSet has no launcher to set MALLOC_* for it.
+  tuneMalloc();
   requireTools(['ip', 'unshare', 'nft', 'mount']);
   const { paths, policy } = options;
   const nft = Nftables.open();

@@ -6,8 +6,8 @@
  * start is most of that time. Spawned after the CLI had parsed its arguments (loading
  * commander, the policy parser and the agent's code, 100-150 ms here), the daemon began
  * that much later. The daemon parses and checks the same arguments itself and exits with
- * the same error a CLI check would have given (agent-command.ts relays it), so nothing is
- * checked only here, and nothing here can leave anything half set up.
+ * the error a CLI check would have given (agent-launch-report.ts makes it this command's):
+ * nothing is checked only here, and nothing here can leave anything half set up.
  *
  * Only node builtins and memory-flags.ts are imported: any other import would be evaluated
  * before the spawn.

@@ -36,7 +36,8 @@ export function parseAgentStatus(text: string): AgentStatusFigures {
   return { pid, enforcingAfterMs, rssBytes };
 }
 
-export async function startAgent(env: BenchEnv, options: { upstream: string; allowed: string }): Promise<RunningAgent> {
+/** `processEnv`: the environment `runwall agent start` runs in (default: the bench's own). */
+export async function startAgent(env: BenchEnv, options: { upstream: string; allowed: string; processEnv?: NodeJS.ProcessEnv }): Promise<RunningAgent> {
   const dir = mkdtempSync(join(env.dir, 'agent-'));
   const resolvConf = join(dir, 'resolv.conf');
   writeFileSync(resolvConf, `nameserver ${options.upstream}\n`);
@@ -48,7 +49,7 @@ export async function startAgent(env: BenchEnv, options: { upstream: string; all
   try {
     started = await runChecked(
       [...env.runwall.argv, 'agent', 'start', '--egress-policy', 'block', '--allowed-endpoints', options.allowed, '--dns-upstream', options.upstream, ...flags],
-      inHost,
+      options.processEnv ? { ...inHost, env: options.processEnv } : inHost,
     );
   } catch (error) {
     // A block-mode agent that fails to start leaves P-host blocked (fail closed): lift that, or every later section hangs.

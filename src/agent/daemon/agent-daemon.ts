@@ -17,7 +17,7 @@ import { requireRoot, requireTools } from '../exec/preflight.js';
 import { removeL7Rules } from '../l7/l7-inspector.js';
 import { EventPipeline } from '../pipeline/event-pipeline.js';
 import { JsonlExporter } from '../pipeline/jsonl-exporter.js';
-import { Nftables, cgroup2Root, cgroupPathForNft, createCgroup, ip, loadRulesetWithCgroupView, moveToCgroup, tuneMalloc } from '../platform/index.js';
+import { Nftables, cgroup2Root, createCgroup, ip, moveToCgroup, nftCgroupView, tuneMalloc } from '../platform/index.js';
 import { ciFromEnvironment, type ReportHead } from '../report/build-report.js';
 import { RunRecorder } from '../report/run-recorder.js';
 import { startSensors } from '../sensors/start-sensors.js';
@@ -201,7 +201,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     // Its failure comes out of enforce(), which awaits it before anything is sent upstream.
     moved.catch(() => undefined);
     bridges = bridgeAddresses();
-    const exempt = cgroupPathForNft(AGENT_CGROUP);
+    const exempt = nftCgroupView(AGENT_CGROUP);
     firewall = new Firewall(
       nft,
       {
@@ -212,7 +212,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         resolvers: [AGENT_LOOPBACK_RESOLVER, ...bridges].map((address) => ({ family: 4 as const, address })),
         ...policyNetworks(compiled),
       },
-      { graceSeconds: options.ttlGraceSeconds, ...(exempt.needsHelper ? { load: loadRulesetWithCgroupView } : {}) },
+      { graceSeconds: options.ttlGraceSeconds, ...(exempt.load ? { load: exempt.load } : {}) },
     );
     saveState();
   } catch (error: unknown) {

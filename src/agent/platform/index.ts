@@ -14,7 +14,7 @@ export { NfqueueReader, type NfqueueReaderError } from './nfqueue.js';
 export { iptablesChains, iptablesRestore, iptablesSave, iptablesTry } from './iptables-batch.js';
 export { createNetns, deleteNetns, ip, ipBatch, linkExists, listNetns, netnsExists, netnsPath, sysctl, type NetnsOption } from './netns.js';
 export { cgroup2Root, cgroupOfPid, cgroupPids, createCgroup, killCgroup, moveToCgroup, removeCgroup } from './cgroup.js';
-export { cgroupPathForNft, loadRulesetWithCgroupView } from './nft-cgroup-loader.js';
+export { nftCgroupView } from './nft-cgroup-loader.js';
 export { AuditStream, auditArch, type AuditStreamProblem } from './audit.js';
 export type { AuditActivity, AuditExec, AuditSocketCall } from './audit-message.js';
 export { DetectAuditStream, type DetectAuditOptions } from './audit-detect.js';

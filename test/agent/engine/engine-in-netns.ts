@@ -6,7 +6,7 @@ import { EgressEngine } from '../../../src/agent/engine/egress-engine.js';
 import { Firewall } from '../../../src/agent/enforce/firewall.js';
 import { policyNetworks } from '../../../src/agent/enforce/ruleset.js';
 import { EventPipeline } from '../../../src/agent/pipeline/event-pipeline.js';
-import { NflogReader, NfqueueReader, Nftables, cgroup2Root, createCgroup, loadRulesetWithCgroupView, removeCgroup } from '../../../src/agent/platform/index.js';
+import { NflogReader, NfqueueReader, Nftables, cgroup2Root, createCgroup, nftCgroupView, removeCgroup } from '../../../src/agent/platform/index.js';
 import { compilePolicy, parseEndpointList, resolvePolicy } from '../../../src/policy/index.js';
 import { isRunwallError, type RunEvent } from '../../../src/protocol/index.js';
 
@@ -52,17 +52,19 @@ function startEngine(nft: Nftables, cgroup: string, pipeline: EventPipeline): Pr
   const compiled = compilePolicy(
     resolvePolicy({ flags: { egressPolicy: 'block', allowedEndpoints: parseEndpointList('allowed.test', 'test') }, defaults: { dnsUpstream: '127.0.0.1:5353' } }),
   );
+  // As the agent names its cgroup and loads its table.
+  const exempt = nftCgroupView(cgroup);
   const firewall = new Firewall(
     nft,
     {
       table: TABLE,
       mode: 'block',
-      scope: { kind: 'agent', agentCgroup: cgroup, agentCgroupLevel: 1 },
+      scope: { kind: 'agent', agentCgroup: exempt.path, agentCgroupLevel: 1 },
       nflogGroup: GROUP,
       resolvers: [{ family: 4, address: RESOLVER }],
       ...policyNetworks(compiled),
     },
-    { graceSeconds: 10, load: loadRulesetWithCgroupView },
+    { graceSeconds: 10, ...(exempt.load ? { load: exempt.load } : {}) },
   );
   return EgressEngine.start({
     policy: compiled,

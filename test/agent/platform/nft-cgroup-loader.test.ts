@@ -1,9 +1,9 @@
-// nft names the agent's cgroup the way cgroupPathForNft says, loaded in-process on this machine
+// nft names the agent's cgroup the way nftCgroupView says, loaded in-process on this machine
 // (hybrid: cgroup2 at /sys/fs/cgroup/unified), and the rule exempts exactly that cgroup's sockets.
 // In a namespace of the test's own; only loopback traffic.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cgroup2Root, cgroupPathForNft, createCgroup, removeCgroup } from '../../../src/agent/platform/index.js';
+import { cgroup2Root, nftCgroupView, createCgroup, removeCgroup } from '../../../src/agent/platform/index.js';
 
 const base = `runwall-nftcg-${process.pid}`;
 const netns = `rwnftcg-${process.pid}`;
@@ -25,8 +25,8 @@ describe('the agent cgroup as nft names it', () => {
 
   it('loads without the helper here, and exempts the sockets of that cgroup only', () => {
     createCgroup(`${base}/exempt`);
-    const named = cgroupPathForNft(`${base}/exempt`);
-    expect(named.needsHelper).toBe(false);
+    const named = nftCgroupView(`${base}/exempt`);
+    expect(named.load).toBeUndefined();
     execFileSync('ip', ['netns', 'add', netns]);
     execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     const ruleset = `table inet t {\n chain out {\n  type filter hook output priority 0; policy drop;\n  socket cgroupv2 level 2 "${named.path}" accept\n }\n}\n`;

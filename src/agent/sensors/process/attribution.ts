@@ -27,6 +27,11 @@ export interface SocketCall {
   readonly port: number;
   readonly inJob: boolean;
   /**
+   * The caller's network namespace (the inode /proc/PID/ns/net names) as read when the call was
+   * handled; null: not known (exec scope does not read it; the process was already gone).
+   */
+  readonly netns: number | null;
+  /**
    * The caller as it was when it made the call (a later exec does not change
    * it), or a function that builds it: most calls are never looked up, so the
    * sensor describes them only when they are.
@@ -40,6 +45,41 @@ export interface SocketCallQuery {
   readonly port: number;
   readonly fromMs: number;
   readonly toMs: number;
+  /** Only calls made in this network namespace, or in any other; a call whose namespace is not known always counts. */
+  readonly netns?: NetnsFilter;
+}
+
+export type NetnsFilter = { readonly inside: number } | { readonly outside: number };
+
+/**
+ * Agent scope: the network namespace the agent governs (its own) and whether an address is one of
+ * that namespace's. A packet from one of its own addresses (loopback included: it never crosses
+ * namespaces) was sent by a process inside it; any other came through it from another namespace
+ * (a container behind a bridge). Without this, audit's calls from every namespace on the machine
+ * competed: a `dig` in an unrelated namespace became a candidate for the job's own queries.
+ */
+export interface GovernedNetns {
+  readonly inode: number;
+  readonly isOwnAddress: (address: string) => boolean;
+}
+
+/** The address of a DNS client as the proxy writes it (`198.51.100.2:5353`, `[2001:db8::2]:5353`). */
+export function clientAddress(client: string): string {
+  if (client.startsWith('[')) return client.slice(1, client.indexOf(']'));
+  const colon = client.lastIndexOf(':');
+  return colon < 0 ? client : client.slice(0, colon);
+}
+
+export function isLoopbackAddress(address: string): boolean {
+  const plain = plainAddress(address);
+  return plain === '::1' || /^127\./.test(plain);
+}
+
+function netnsFilterOf(event: UnsequencedEvent, governed: GovernedNetns | null): NetnsFilter | undefined {
+  if (governed === null) return undefined;
+  const source = event.kind === 'dns' ? clientAddress(event.client) : event.kind === 'connection' ? event.source : undefined;
+  if (source === undefined) return undefined;
+  return governed.isOwnAddress(plainAddress(source)) ? { inside: governed.inode } : { outside: governed.inode };
 }
 
 /** IPv4-mapped IPv6 (a dual-stack socket reaching an IPv4 address) as the firewall logs it: IPv4. */
@@ -141,6 +181,7 @@ export class SocketCallLog {
     const calls = this.#byPort.get(query.port);
     if (!calls) return [];
     const address = query.address === null ? null : plainAddress(query.address);
+    const netns = query.netns;
     const firstLive = this.#firstLiveSeq();
     const found = new Map<number, SocketCall>();
     // Newest first, from the window's end back to its start.
@@ -149,6 +190,7 @@ export class SocketCallLog {
       if (call.timeMs < query.fromMs) break;
       if (call.seq < firstLive) continue;
       if (address !== null && call.address !== address) continue;
+      if (netns !== undefined && call.netns !== null && ('inside' in netns ? call.netns !== netns.inside : call.netns === netns.outside)) continue;
       if (!found.has(call.pid)) found.set(call.pid, call);
     }
     const matched = [...found.values()];
@@ -226,17 +268,24 @@ export const ATTRIBUTION_WINDOWS = {
   ],
 } as const;
 
-/** Fills `process` (or `processCandidates`) on network events; completes a `process` that has only a pid. */
-export function attributeEvent(event: UnsequencedEvent, log: SocketCallLog, table: ProcessRegistry): UnsequencedEvent {
+/**
+ * Fills `process` (or `processCandidates`) on network events; completes a `process` that has only a pid.
+ * `governed` (agent scope) keeps calls made in namespaces the event cannot have come from out of it.
+ */
+export function attributeEvent(event: UnsequencedEvent, log: SocketCallLog, table: ProcessRegistry, governed: GovernedNetns | null = null): UnsequencedEvent {
   if (event.kind !== 'dns' && event.kind !== 'connection' && event.kind !== 'http') return completeProcess(event, table);
   if (event.process !== undefined || event.processCandidates !== undefined) return completeProcess(event, table);
   const timeMs = Date.parse(event.time);
   if (Number.isNaN(timeMs)) return event;
+  const netns = netnsFilterOf(event, governed);
   for (const window of ATTRIBUTION_WINDOWS[event.kind]) {
-    const query: SocketCallQuery =
-      event.kind === 'dns'
-        ? { address: null, port: 53, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs }
-        : { address: event.destination, port: event.port ?? 0, fromMs: timeMs - window.beforeMs, toMs: timeMs + window.afterMs };
+    const query: SocketCallQuery = {
+      address: event.kind === 'dns' ? null : event.destination,
+      port: event.kind === 'dns' ? 53 : (event.port ?? 0),
+      fromMs: timeMs - window.beforeMs,
+      toMs: timeMs + window.afterMs,
+      ...(netns ? { netns } : {}),
+    };
     const candidates = log.find(query);
     if (candidates.length === 1) return withFields(event, { process: candidates[0]! });
     if (candidates.length > 1) return withFields(event, { processCandidates: candidates });

@@ -37,6 +37,13 @@ function statFields(pid: number): { comm: string; rest: string[] } | null {
   return { comm: stat.slice(open + 1, close), rest: stat.slice(close + 2).split(' ') };
 }
 
+/** The inode naming a live process's network namespace (`/proc/PID/ns/net` → `net:[4026531840]`); null when it is gone. */
+export function readNetns(pid: number): number | null {
+  const target = link(`/proc/${pid}/ns/net`);
+  const inode = target === null ? null : /^net:\[(\d+)\]$/.exec(target)?.[1];
+  return inode ? Number(inode) : null;
+}
+
 export function readPpid(pid: number): number | null {
   const stat = statFields(pid);
   const ppid = stat ? Number(stat.rest[1]) : NaN;

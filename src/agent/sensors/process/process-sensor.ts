@@ -20,6 +20,7 @@
  * kernel, or locked) the sensor still runs on the connector alone, reading
  * /proc for what it can, and says so.
  */
+import { networkInterfaces } from 'node:os';
 import type { ProcessEvent, ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
 import {
   AuditStream,
@@ -31,9 +32,9 @@ import {
   type ProcEvent,
 } from '../../platform/index.js';
 import type { Sensor, SensorContext, SensorFactory } from '../sensor.js';
-import { SocketCallLog, attributeEvent, processRefOf } from './attribution.js';
+import { SocketCallLog, attributeEvent, isLoopbackAddress, processRefOf, type GovernedNetns } from './attribution.js';
 import { agentMembership, execMembership } from './membership.js';
-import { dockerImageOf, readCgroup, readLiveDetails, readPpid, scanProcesses } from './proc-files.js';
+import { dockerImageOf, readCgroup, readLiveDetails, readNetns, readPpid, scanProcesses } from './proc-files.js';
 import { PROCESS_TABLE_KEY, ProcessRegistry, containerOf, type ExecDetails, type ProcessRecord } from './process-table.js';
 
 /**
@@ -50,6 +51,8 @@ const LOSS_REPORT_INTERVAL_MS = 5_000;
 /** At stop: time for the kernel to deliver the last records of a job that just exited (polled, bounded). */
 const SETTLE_MS = 50;
 const SETTLE_MAX_MS = 2_000;
+/** How long the governed namespace's own addresses are taken as read (they change rarely: DHCP, a bridge brought up). */
+const OWN_ADDRESSES_FRESH_MS = 1_000;
 
 export const startProcessSensor: SensorFactory = async (context: SensorContext): Promise<Sensor> => {
   const { pipeline, scope } = context;
@@ -158,7 +161,8 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
     } else {
       ref = { pid: activity.pid, ppid: activity.ppid, ...(activity.exe !== null ? { exe: activity.exe } : {}) };
     }
-    log.add({ pid: activity.pid, timeMs: activity.timeMs, address: activity.address, port: activity.port, inJob: record?.role === 'job', ref });
+    const netns = machineWide ? readNetns(activity.pid) : null;
+    log.add({ pid: activity.pid, timeMs: activity.timeMs, address: activity.address, port: activity.port, inJob: record?.role === 'job', netns, ref });
   };
 
   const connector = ProcConnector.open(onProcEvent, problem);
@@ -199,10 +203,12 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
       syncedThisTurn = false;
     });
   };
+  // exec scope: the table holds the job's tree only, all in its sandbox's namespace; agent scope: audit sees every namespace.
+  const governed = machineWide ? governedNetns() : null;
   pipeline.enrich((event) => {
     if (event.kind === 'process' || event.kind === 'agent' || event.kind === 'step' || event.kind === 'detection') return event;
     syncOncePerTurn(); // the records of what caused this event may still be queued
-    return attributeEvent(event, log, registry);
+    return attributeEvent(event, log, registry, governed);
   });
   context.shared.set(PROCESS_TABLE_KEY, registry);
 
@@ -228,6 +234,25 @@ export const startProcessSensor: SensorFactory = async (context: SensorContext):
     },
   };
 };
+
+/** The agent's own network namespace (the one it governs) and its addresses, re-read at most once a second. */
+function governedNetns(): GovernedNetns | null {
+  const inode = readNetns(process.pid);
+  if (inode === null) return null;
+  let own = new Set<string>();
+  let readAtMs = -Infinity;
+  return {
+    inode,
+    isOwnAddress(address) {
+      if (isLoopbackAddress(address)) return true;
+      if (Date.now() - readAtMs > OWN_ADDRESSES_FRESH_MS) {
+        own = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address.toLowerCase())));
+        readAtMs = Date.now();
+      }
+      return own.has(address.toLowerCase());
+    },
+  };
+}
 
 function emptyDetails(pid: number): Omit<ExecDetails, 'timeMs'> {
   return { pid, ppid: null, exe: null, argv: [], cwd: null, uid: null, comm: null };

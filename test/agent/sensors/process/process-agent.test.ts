@@ -1,6 +1,7 @@
 // The process sensor under `runwall agent` on a "runner VM" (the test internet's host namespace): a
 // stand-in runner worker (a copy of dash named Runner.Worker, started before the agent, as on
 // GitHub) runs a step; the step's processes are the job, a process beside it is not.
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,16 @@ describe('process sensor under runwall agent', () => {
     expect(start.code).toBe(0);
     // Beside the runner, while it runs: not the job.
     await internet.runInHost(onRunner('curl -s -m 3 http://198.51.100.14:443/beside'), { timeoutMs: 30_000 });
+    // A query on the runner VM while, in a namespace the agent does not govern (a fresh one of its own,
+    // loopback only: nothing leaves it), digs keep sending to port 53 (bounded: 60, each refused at once).
+    const outsider = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up; i=0; while [ $i -lt 60 ]; do dig +tries=1 +time=1 @127.0.0.1 outsider.test >/dev/null 2>&1; sleep 0.02; i=$((i+1)); done'], {
+      stdio: 'ignore',
+      timeout: 30_000,
+    });
+    const outsiderDone = new Promise((resolve) => outsider.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await internet.runInHost(onRunner('dig +tries=1 +time=2 who-asked.test'), { timeoutMs: 30_000 });
+    await outsiderDone;
     writeFileSync(go, '');
     // The worker marks the step done (bounded wait).
     for (let i = 0; i < 200 && !existsSync(stepped); i++) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -70,6 +81,14 @@ describe('process sensor under runwall agent', () => {
     const execs = eventsOf(report, 'process').filter((e) => e.action === 'exec');
     expect(execs.find((e) => e.exe?.endsWith('/Runner.Worker'))).toBeUndefined();
     expect(execs.find((e) => e.argv?.at(-1) === 'http://198.51.100.14:443/beside')).toBeUndefined();
+  });
+
+  it('a query on the runner VM names its own dig, not the digs of a namespace the agent does not govern', () => {
+    const query = eventsOf(report, 'dns').find((e) => e.name === 'who-asked.test');
+    expect(query?.rcode).toBe('NXDOMAIN');
+    expect(query?.processCandidates).toBeUndefined();
+    expect(query?.process).toMatchObject({ exe: '/usr/bin/dig', argv: ['dig', '+tries=1', '+time=2', 'who-asked.test'] });
+    expect(eventsOf(report, 'dns').find((e) => e.name === 'outsider.test')).toBeUndefined();
   });
 
   it('connections are attributed in agent mode too: the step’s curl, and the one beside it', () => {

@@ -1,7 +1,7 @@
 /**
  * Running the bench's commands: each in a network namespace (nsenter --net), timed,
  * bounded by a timeout that kills its whole process group, tracked so that an
- * interrupted bench leaves nothing running. Peak RSS is sampled from /proc.
+ * interrupted bench leaves nothing running. Peak RSS and CPU time are sampled from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,21 @@ export interface Finished {
   readonly timedOut: boolean;
   /** Highest VmHWM seen while it ran, when sampling was asked for (bytes). */
   readonly peakRssBytes?: number;
+  /** CPU seconds used so far (user + system, all its threads) at each sample, when sampling was asked for. */
+  readonly cpuSamples?: readonly CpuSample[];
+}
+
+export interface CpuSample {
+  /** Wall-clock time of the reading (Date.now()). */
+  readonly atMs: number;
+  readonly cpuSeconds: number;
+}
+
+/** CPU seconds a sampled process used between two wall-clock times (the readings nearest inside them); undefined without two readings. */
+export function cpuSecondsBetween(samples: readonly CpuSample[], fromMs: number, toMs: number): number | undefined {
+  const first = samples.find((s) => s.atMs >= fromMs);
+  const last = samples.filter((s) => s.atMs <= toMs).at(-1);
+  return first && last && last.atMs > first.atMs ? last.cpuSeconds - first.cpuSeconds : undefined;
 }
 
 export interface StartOptions {
@@ -25,7 +40,7 @@ export interface StartOptions {
   readonly timeoutMs: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Sample /proc/PID/status of the started process this often, for its peak RSS. */
+  /** Sample /proc/PID/status and stat of the started process this often, for its peak RSS and CPU time. */
   readonly sampleRssEveryMs?: number;
 }
 
@@ -67,6 +82,19 @@ export function peakRssOf(pid: number): number | undefined {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat; undefined once it is gone. */
+export function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function start(argv: readonly string[], options: StartOptions): Started {
   const [command, ...args] = options.netns ? ['nsenter', `--net=/run/netns/${options.netns}`, '--', ...argv] : argv;
   if (command === undefined) throw new Error('start: empty argv');
@@ -86,10 +114,13 @@ export function start(argv: readonly string[], options: StartOptions): Started {
     let errBytes = 0;
     let timedOut = false;
     let peak: number | undefined;
+    const cpuSamples: CpuSample[] = [];
     const sample = (): void => {
       if (child.pid === undefined) return;
       const seen = peakRssOf(child.pid);
       if (seen !== undefined) peak = Math.max(peak ?? 0, seen);
+      const cpuSeconds = cpuSecondsOf(child.pid);
+      if (cpuSeconds !== undefined) cpuSamples.push({ atMs: Date.now(), cpuSeconds });
     };
     const sampler = options.sampleRssEveryMs !== undefined ? setInterval(sample, options.sampleRssEveryMs) : undefined;
     const timer = setTimeout(() => {
@@ -124,6 +155,7 @@ export function start(argv: readonly string[], options: StartOptions): Started {
         wallMs,
         timedOut,
         ...(peak !== undefined ? { peakRssBytes: peak } : {}),
+        ...(options.sampleRssEveryMs !== undefined ? { cpuSamples } : {}),
       });
     });
   });

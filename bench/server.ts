@@ -20,7 +20,7 @@ import type { RunEvent, RunMetadata, Verdict } from '../src/protocol/index.js';
 import { bootstrap, openStore, type DatabaseSpec } from '../src/server/index.js';
 import { REPO, runwallCommand } from './bench-env.js';
 import { benchRow, type BenchRow } from './bench-row.js';
-import { cleanEnv, peakRssOf, start, type Started } from './processes.js';
+import { cleanEnv, cpuSecondsOf, peakRssOf, start, type Started } from './processes.js';
 import { median, percentile } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -133,19 +133,6 @@ async function startServerProcess(database: string, cwd: string): Promise<Server
       return Math.max(peak ?? 0, finished.peakRssBytes ?? 0) || undefined;
     },
   };
-}
-
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat; undefined once it is gone. */
-function cpuSecondsOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks / 100 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {

@@ -13,7 +13,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchRow, type BenchRow } from './bench-row.js';
 import { REPO, ZONE_UPSTREAM, resolvConfFor, type BenchEnv } from './bench-env.js';
-import { run, type Finished } from './processes.js';
+import { cpuSecondsBetween, run, type Finished } from './processes.js';
 import { reportTrouble } from './report-trouble.js';
 import { median } from './stats.js';
 
@@ -33,7 +33,11 @@ const started = process.hrtime.bigint();
 const failures = {};
 let next = 0;
 let ok = 0;
-const report = () => console.log(JSON.stringify({ ok, failures, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+const startedAt = Date.now();
+const report = () => {
+  const cpu = process.cpuUsage();
+  console.log(JSON.stringify({ ok, failures, ms: Number(process.hrtime.bigint() - started) / 1e6, startedAt, cpuMs: (cpu.user + cpu.system) / 1000 }));
+};
 const deadline = setTimeout(() => { report(); process.exit(3); }, budgetMs);
 function one(i) {
   return new Promise((resolve) => {
@@ -64,6 +68,12 @@ interface JobRun {
   readonly failed: boolean;
   readonly wallMs: number;
   readonly peakRssBytes?: number;
+  /** The job's own CPU time, ms (connection-heavy job only). */
+  readonly jobCpuMs?: number;
+  /** runwall's CPU time while the job ran (from its start to its end as the job saw them), ms. */
+  readonly runwallCpuMs?: number;
+  /** Wall-clock time the job started (Date.now()), when it says. */
+  readonly startedAtMs?: number;
   /** Anything that went wrong (failed requests, short download), for the note. */
   readonly problem?: string;
 }
@@ -96,7 +106,7 @@ function httpBurstJob(env: BenchEnv, count: number): Job {
     label: `${count.toLocaleString('en-US')} HTTP requests`,
     argv: [process.execPath, client, String(count), String(CONCURRENCY), '443', String(JOB_BUDGET_MS - 5_000)],
     parse: (finished) => {
-      let figures: { ok: number; failures: Record<string, number>; ms: number };
+      let figures: { ok: number; failures: Record<string, number>; ms: number; startedAt: number; cpuMs: number };
       try {
         figures = JSON.parse(lastLine(finished.stdout)) as typeof figures;
       } catch {
@@ -105,7 +115,14 @@ function httpBurstJob(env: BenchEnv, count: number): Job {
       const failures = Object.entries(figures.failures).map(([why, n]) => `${n}× ${why}`);
       const exit = failed(finished, 'job');
       const problem = exit ?? (failures.length > 0 ? `${count - figures.ok} of ${count} failed: ${failures.join(', ')}` : undefined);
-      return { jobMs: figures.ms, failed: exit !== undefined, wallMs: finished.wallMs, ...(problem ? { problem } : {}) };
+      return {
+        jobMs: figures.ms,
+        failed: exit !== undefined,
+        wallMs: finished.wallMs,
+        jobCpuMs: figures.cpuMs,
+        startedAtMs: figures.startedAt,
+        ...(problem ? { problem } : {}),
+      };
     },
   };
 }
@@ -160,11 +177,12 @@ async function runwallRun(env: BenchEnv, job: Job): Promise<JobRun> {
   const parsed = job.parse(finished);
   const trouble = reportTrouble(readReport(reportPath), 160);
   const problem = [parsed.problem, trouble && `runwall reported ${trouble}`].filter((p) => p).join('; ');
+  const runwallCpuSeconds =
+    parsed.startedAtMs !== undefined && finished.cpuSamples ? cpuSecondsBetween(finished.cpuSamples, parsed.startedAtMs, parsed.startedAtMs + parsed.jobMs) : undefined;
   return {
-    jobMs: parsed.jobMs,
-    failed: parsed.failed,
-    wallMs: parsed.wallMs,
+    ...parsed,
     ...(problem !== '' ? { problem } : {}),
+    ...(runwallCpuSeconds !== undefined ? { runwallCpuMs: runwallCpuSeconds * 1000 } : {}),
     ...(finished.peakRssBytes !== undefined ? { peakRssBytes: finished.peakRssBytes } : {}),
   };
 }
@@ -223,6 +241,25 @@ function rowsFor(label: string, compared: Compared, remark: string): BenchRow[] 
   ];
 }
 
+/** What runwall spends per request beside what the job itself spends: the job-time goal needs the first small beside the second. */
+function cpuPerRequestRow(label: string, compared: Compared, requests: number): BenchRow[] {
+  const perRequestUs = (values: readonly (number | undefined)[]): number => {
+    const known = values.filter((v): v is number => v !== undefined);
+    return known.length === 0 ? NaN : (median(known) / requests) * 1000;
+  };
+  const runwall = compared.runwall.filter((r) => !r.failed);
+  const plain = compared.plain.filter((r) => !r.failed);
+  return [
+    benchRow({
+      name: `${label}: runwall's CPU per request vs the job's own`,
+      value: perRequestUs(runwall.map((r) => r.runwallCpuMs)),
+      unit: 'µs',
+      baseline: perRequestUs(plain.map((r) => r.jobCpuMs)),
+      note: `runwall exec's process (all its threads) while the job ran, vs the job's own CPU in the plain runs (under runwall the job used ${perRequestUs(runwall.map((r) => r.jobCpuMs)).toFixed(0)} µs); the DNS and HTTP servers' CPU is in neither`,
+    }),
+  ];
+}
+
 export async function runWorkloadBench(env: BenchEnv, log: (line: string) => void): Promise<WorkloadBenchResult> {
   log('workload: warming up (100 requests each way)');
   const warmUp = httpBurstJob(env, 100);
@@ -237,6 +274,7 @@ export async function runWorkloadBench(env: BenchEnv, log: (line: string) => voi
   return {
     rows: [
       ...rowsFor(`load: ${REQUESTS.toLocaleString('en-US')} HTTP requests (fresh name + connection each, ${CONCURRENCY} at a time)`, burst, 'every lookup admitted through the proxy'),
+      ...cpuPerRequestRow(`load: ${REQUESTS.toLocaleString('en-US')} HTTP requests`, burst, REQUESTS),
       ...rowsFor(`load: ${BULK_BYTES / 1e9} GB HTTP download (curl)`, bulk, 'one flow, through the forward hook'),
       benchRow({ name: `rss: runwall exec peak, during ${REQUESTS.toLocaleString('en-US')} requests`, value: peak(burst), unit: 'MiB', goal: { on: 'value', bound: 'at-most', limit: 80 }, note: rssNote }),
       benchRow({ name: `rss: runwall exec peak, during the ${BULK_BYTES / 1e9} GB download`, value: peak(bulk), unit: 'MiB', goal: { on: 'value', bound: 'at-most', limit: 80 } }),

@@ -32,6 +32,22 @@ function connection(destination: string, port: number | null, timeMs = T): Unseq
   };
 }
 
+function dnsEvent(timeMs: number, client = '100.64.0.2:5353'): UnsequencedEvent {
+  return {
+    kind: 'dns',
+    time: new Date(timeMs).toISOString(),
+    name: 'who-asked.test',
+    qtype: 'A',
+    transport: 'udp',
+    client,
+    verdict: 'blocked',
+    rule: { source: 'default-deny', explanation: 'x' },
+    rcode: 'NXDOMAIN',
+    answers: [],
+    admitted: [],
+  };
+}
+
 const table = new ProcessRegistry({ membership: execMembership({ jobCgroup: 'j', launcherParent: 0, cgroupOf: () => null }) });
 
 describe('attribution', () => {
@@ -57,21 +73,8 @@ describe('attribution', () => {
     const log = new SocketCallLog();
     log.add(call(20, '/usr/bin/dig', '100.64.0.1', 53, T - 900));
     log.add(call(21, '/usr/bin/python3', '100.64.0.1', 53, T - 3));
-    const dns = (timeMs: number): UnsequencedEvent => ({
-      kind: 'dns',
-      time: new Date(timeMs).toISOString(),
-      name: 'evil.test',
-      qtype: 'A',
-      transport: 'udp',
-      client: '100.64.0.2:5353',
-      verdict: 'blocked',
-      rule: { source: 'default-deny', explanation: 'x' },
-      rcode: 'NXDOMAIN',
-      answers: [],
-      admitted: [],
-    });
-    expect(attributeEvent(dns(T), log, table).process?.pid).toBe(21);
-    expect(attributeEvent(dns(T - 500), log, table).process?.pid).toBe(20);
+    expect(attributeEvent(dnsEvent(T), log, table).process?.pid).toBe(21);
+    expect(attributeEvent(dnsEvent(T - 500), log, table).process?.pid).toBe(20);
   });
 
   it('calls outside the window, to another port, or by processes outside the job (when job ones exist) do not count', () => {
@@ -87,20 +90,7 @@ describe('attribution', () => {
     const log = new SocketCallLog();
     log.add(call(12, '/usr/bin/curl', '100.64.0.1', 53, T - 3));
     log.add(call(13, '/usr/bin/ping', '198.51.100.9', 0, T - 1));
-    const dns: UnsequencedEvent = {
-      kind: 'dns',
-      time: new Date(T).toISOString(),
-      name: 'other.test',
-      qtype: 'A',
-      transport: 'udp',
-      client: '100.64.0.2:5353',
-      verdict: 'blocked',
-      rule: { source: 'default-deny', explanation: 'x' },
-      rcode: 'NXDOMAIN',
-      answers: [],
-      admitted: [],
-    };
-    expect(attributeEvent(dns, log, table).process?.exe).toBe('/usr/bin/curl');
+    expect(attributeEvent(dnsEvent(T), log, table).process?.exe).toBe('/usr/bin/curl');
     expect(attributeEvent({ ...connection('198.51.100.9', null), protocol: 'icmp' } as UnsequencedEvent, log, table).process?.exe).toBe('/usr/bin/ping');
   });
 
@@ -109,19 +99,7 @@ describe('attribution', () => {
     const OTHER_NS = 4026531002;
     const CONTAINER_NS = 4026531003;
     const governed: GovernedNetns = { inode: AGENT_NS, isOwnAddress: (address) => address === '127.0.0.1' || address === '::1' || address === '192.0.2.10' };
-    const dnsFrom = (client: string): UnsequencedEvent => ({
-      kind: 'dns',
-      time: new Date(T).toISOString(),
-      name: 'who-asked.test',
-      qtype: 'A',
-      transport: 'udp',
-      client,
-      verdict: 'blocked',
-      rule: { source: 'default-deny', explanation: 'x' },
-      rcode: 'NXDOMAIN',
-      answers: [],
-      admitted: [],
-    });
+    const dnsFrom = (client: string): UnsequencedEvent => dnsEvent(T, client);
     const log = new SocketCallLog();
     // The same moment: a dig in the governed namespace, one in an unrelated namespace (its own 127.0.0.1), one in a container.
     log.add(call(30, '/usr/bin/dig', '127.0.0.153', 53, T - 4, false, AGENT_NS));

@@ -24,7 +24,8 @@ describe('detector audit stream', () => {
 
   beforeAll(async () => {
     stream = await DetectAuditStream.open({ agentPid: null }, (a) => seen.push(a), () => undefined);
-    worker = spawn('bash', ['-c', 'exec -a Runner.Worker sleep 60'], { stdio: 'ignore' });
+    // Not named Runner.Worker: agents other tests run at the same time watch every runner worker's memory on the machine.
+    worker = spawn('bash', ['-c', 'exec -a rw-detect-target sleep 60'], { stdio: 'ignore' });
     await sleep(100);
   });
 

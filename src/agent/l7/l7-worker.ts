@@ -280,10 +280,23 @@ export async function removeL7Rules(scope: L7RulesConfig['scope']): Promise<void
   );
 }
 
+/** How the packet side hears the main-thread side and answers it: the worker thread's parentPort, or l7-in-thread.ts. */
+export interface L7Port {
+  on(event: 'message', listener: (command: L7WorkerCommand) => void): unknown;
+  once(event: 'message', listener: (command: L7WorkerCommand) => void): unknown;
+  postMessage(message: L7WorkerMessage): void;
+  /** Said last: nothing more comes from this side. */
+  close(): void;
+}
+
 /** The worker thread's entry (see l7-inspector.ts for how it is started). */
 export async function runL7Worker(): Promise<void> {
-  const port = parentPort;
-  if (!port) throw new Error('runL7Worker runs only in the L7 worker thread');
+  if (!parentPort) throw new Error('runL7Worker runs only in the L7 worker thread');
+  await runL7Judge(parentPort);
+}
+
+/** The packet side behind `port`: configured, then bound, then told to install and to stop. */
+export async function runL7Judge(port: L7Port): Promise<void> {
   const data = await new Promise<L7WorkerData>((resolve, reject) => {
     port.once('message', (command: L7WorkerCommand) => {
       if (command.type === 'configure' && command.data?.kind === 'runwall-l7') resolve(command.data);

@@ -1,11 +1,12 @@
 /**
- * The L7 check's packet side, run in its own worker thread: binds the
- * NFQUEUE, installs the iptables rules that feed it, puts each flow's first
- * bytes back together (flow-table.ts), judges TLS SNI / HTTP Host against the
- * policy (l7-decision.ts) and answers every queued packet.
+ * The L7 check's packet side, run in its own worker thread (`runwall exec`) or
+ * in the agent's thread (l7-in-thread.ts): binds the NFQUEUE, installs the
+ * iptables rules that feed it, puts each flow's first bytes back together
+ * (flow-table.ts), judges TLS SNI / HTTP Host against the policy
+ * (l7-decision.ts) and answers every queued packet.
  *
- * Why a thread: every new TLS/HTTP flow of the job waits for a verdict from
- * here. On the main thread a sensor that blocks the event loop for a while
+ * Why a thread for exec: every new TLS/HTTP flow of the job waits for a verdict
+ * from here. On the main thread a sensor that blocks the event loop for a while
  * (reading /proc for hundreds of processes) would stall every connection of
  * the job; in this thread nothing else runs. The main thread gets the judged
  * flow starts and turns them into `http` events (l7-inspector.ts).

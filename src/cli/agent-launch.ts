@@ -120,9 +120,8 @@ export async function launchAgentDaemon(argv: readonly string[], execArgv: reado
   } catch (error: unknown) {
     return { kind: 'exited', status: 1, lastLogLine: `runwall: RW_SETUP_FAILED: cannot open ${log}: ${error instanceof Error ? error.message : String(error)}`, log };
   }
-  // The caller's options first: under tsx its loader must be registered before the preload (TypeScript) loads.
-  const preload = l7PreloadUrl();
-  const args = [...AGENT_DAEMON_NODE_OPTIONS, ...execArgv, ...(preload ? ['--import', preload] : []), argv[1] ?? '', ...argv.slice(2), '--foreground', '--ready-fd', String(READY_FD)];
+  // No L7 preload: the daemon judges L7 in its own thread (agent-daemon.ts), not in a worker started early.
+  const args = [...AGENT_DAEMON_NODE_OPTIONS, ...execArgv, argv[1] ?? '', ...argv.slice(2), '--foreground', '--ready-fd', String(READY_FD)];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env: daemonEnvironment(env) });
   closeSync(out);
   const exited = new Promise<number>((resolve) => {

@@ -1,8 +1,8 @@
 /**
  * Starts the L7 check's worker thread before the CLI's modules load, so its 100-150 ms start runs
  * beside theirs instead of after them (see l7-worker-thread.ts in src/agent). Bundled on its own;
- * loaded by the agent's daemon through `node --import` (agent-launch.ts) and by `runwall exec`
- * from main.ts, before anything else.
+ * loaded by `runwall exec` from main.ts, before anything else (the agent's daemon runs its L7
+ * check in its own thread: no worker to start).
  */
 import { prestartL7Worker } from '../agent/index.js';
 

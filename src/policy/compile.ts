@@ -175,8 +175,12 @@ function invalidPolicy(code: 'RW_ENDPOINT_INVALID' | 'RW_BLOCKLIST_INVALID', tex
   return new RunwallError(code, `effective policy: entry '${text}' ${problem}`, { entry: text });
 }
 
-/** Bound on remembered name decisions: cleared when full, so memory stays bounded whatever the job asks. */
-const NAME_CACHE_LIMIT = 8192;
+/**
+ * Bound on remembered name decisions, the oldest forgotten first. A decision is ~340 bytes: 8192 of them
+ * were ~2.8 MiB of the agent under a resolver flood of distinct names, where they are never asked
+ * for again; a build asks for the same few names, and each query asks three times within milliseconds.
+ */
+const NAME_CACHE_LIMIT = 1024;
 
 class Compiled implements CompiledPolicy {
   readonly mode: EgressMode;
@@ -258,7 +262,8 @@ class Compiled implements CompiledPolicy {
     const cached = this.nameCache.get(rawName);
     if (cached !== undefined) return cached;
     const decision = this.decideNameUncached(rawName);
-    if (this.nameCache.size >= NAME_CACHE_LIMIT) this.nameCache.clear();
+    const oldest = this.nameCache.size >= NAME_CACHE_LIMIT ? this.nameCache.keys().next() : null;
+    if (oldest && !oldest.done) this.nameCache.delete(oldest.value);
     this.nameCache.set(rawName, decision);
     return decision;
   }

@@ -98,7 +98,7 @@ export class RunSummaryBuilder {
   /** DNS-only destinations by name (one per verdict seen), until a connection or request reaches the name (then dropped for good). */
   readonly #dnsGroups = new Map<string, Group | Group[]>();
   readonly #reachedNames = new Set<string>();
-  /** One copy of each label and chain: thousands of destinations name the same few processes. */
+  /** One copy of each label, chain and address: thousands of destinations name the same few processes, and share addresses (a CDN's, a wildcard's). */
   readonly #texts = new Map<string, string>();
   /** A process's chain, and the same marked ambiguous, by the process: events of one call share one ProcessRef. */
   readonly #chains = new WeakMap<ProcessRef, { plain?: string; ambiguous?: string }>();
@@ -183,7 +183,7 @@ export class RunSummaryBuilder {
   }
 
   #addAddress(group: Group, address: string): void {
-    group.addresses = withText(group.addresses, address);
+    group.addresses = withText(group.addresses, this.#text(address));
   }
 
   #addTo(group: Group, count: number, event: { readonly process?: ProcessRef | undefined; readonly processCandidates?: readonly ProcessRef[] | undefined }): void {

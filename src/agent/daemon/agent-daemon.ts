@@ -177,12 +177,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   }
 
   const compiled = compilePolicy(policy);
-  // The slowest part of the start (the L7 worker thread loading and binding its queue) goes on
-  // while the rest is prepared; nothing is fed to it before enforce().
+  // The L7 check binds its queue while the rest is prepared; nothing is fed to it before enforce().
   const engine = EgressEngine.prepare({
     policy: compiled,
     pipeline,
-    ...(options.l7 === 'off' ? {} : { l7: { scope: { kind: 'agent' as const, agentCgroup: AGENT_CGROUP }, queue: L7_QUEUE } }),
+    // Judged in this thread: a worker thread's isolate was ~10 MiB of the agent's memory (l7-in-thread.ts).
+    ...(options.l7 === 'off' ? {} : { l7: { scope: { kind: 'agent' as const, agentCgroup: AGENT_CGROUP }, queue: L7_QUEUE, judgeIn: 'this-thread' as const } }),
   });
   const backups: FileBackup[] = [];
   const saveState = (): void =>
@@ -216,7 +216,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     );
     saveState();
   } catch (error: unknown) {
-    // Nothing was enforced yet: the worker is ended, nothing else was installed.
+    // Nothing was enforced yet: the L7 check is ended, nothing else was installed.
     await engine.stop({ keepTable: true });
     nft.close();
     await recorder.discard();

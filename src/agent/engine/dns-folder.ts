@@ -22,9 +22,11 @@ export function clientAddress(client: string): string {
  */
 export function dnsFoldKey(event: DnsDraft): string {
   // Built per query on the resolver's path, so a plain string, not JSON. The free-form fields (a name
-  // may hold any byte) carry their length, so no two different exchanges can share a key.
+  // may hold any byte) are preceded by their length, so no two different exchanges can share a key.
+  // Joined, not a template literal: V8 makes a template into a rope (a ConsString per piece, ~250
+  // bytes more per key), and a busy resolver keeps tens of thousands of keys for the window.
   const entry = event.rule.entry ?? '';
-  return `${event.name.length}:${event.name} ${event.qtype} ${event.transport} ${event.verdict} ${event.rcode} ${clientAddress(event.client)} ${event.rule.source} ${entry.length}:${entry} ${event.error?.code ?? ''}`;
+  return [event.name.length, event.name, event.qtype, event.transport, event.verdict, event.rcode, clientAddress(event.client), event.rule.source, entry.length, entry, event.error?.code ?? ''].join(' ');
 }
 
 /**

@@ -10,7 +10,7 @@ import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.j
 import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
 import type { Firewall } from '../enforce/firewall.js';
 import type { L7Scope } from '../enforce/l7-rules.js';
-import { L7Inspector, type L7Stats } from '../l7/l7-inspector.js';
+import { L7Inspector, type L7JudgeThread, type L7Stats } from '../l7/l7-inspector.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.js';
 import { NflogReader, type NflogPacket } from '../platform/index.js';
 import { AddressBook } from './address-book.js';
@@ -36,7 +36,7 @@ export interface EgressEngineOptions {
   /** Called after the table is in place and before the resolver listens (exec: create the job's network). */
   readonly prepareNetwork?: () => void | Promise<void>;
   /** The TLS SNI / HTTP Host check: where the job's flows enter it and the NFQUEUE it reads (absent: no check). */
-  readonly l7?: { readonly scope: L7Scope; readonly queue: number };
+  readonly l7?: { readonly scope: L7Scope; readonly queue: number; readonly judgeIn?: L7JudgeThread };
   readonly foldWindowMs?: number;
   /** How long DNS events wait before they go out, so the process that asked can be attributed (default 200 ms). */
   readonly dnsHoldMs?: number;
@@ -103,6 +103,7 @@ export class EgressEngine {
           onProblem: (code, message) => this.#problem(code, `L7 check: ${message}`),
           onTamper: (message) => this.#tamper(message),
           ...(options.foldWindowMs !== undefined ? { foldWindowMs: options.foldWindowMs } : {}),
+          ...(l7.judgeIn ? { judgeIn: l7.judgeIn } : {}),
         }).then((inspector) => (this.#l7 = inspector))
       : null;
     this.#l7Opening?.catch(() => undefined);

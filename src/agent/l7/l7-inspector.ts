@@ -8,7 +8,6 @@
  * (block mode rules never bypass), so flows that need the check fail; that is
  * reported as a problem of the run.
  */
-import type { Worker } from 'node:worker_threads';
 import type { CompiledPolicy } from '../../policy/index.js';
 import { RunwallError, type ErrorCode } from '../../protocol/index.js';
 import type { L7RulesConfig } from '../enforce/l7-rules.js';
@@ -16,6 +15,7 @@ import type { FlowLimits } from './flow-table.js';
 import { HttpFolder } from './http-folder.js';
 import { judgeFlowStart, type HttpDraft } from './l7-decision.js';
 import { removeL7Rules, type L7Stats, type L7WorkerCommand, type L7WorkerData, type L7WorkerMessage } from './l7-worker.js';
+import { InThreadL7 } from './l7-in-thread.js';
 import { adoptL7WorkerThread } from './l7-worker-thread.js';
 
 export { removeL7Rules, type L7Stats } from './l7-worker.js';
@@ -31,6 +31,19 @@ export interface L7InspectorOptions {
   readonly onTamper: (message: string) => void;
   readonly foldWindowMs?: number;
   readonly limits?: Partial<FlowLimits>;
+  /** Where the packets are judged: a worker thread of their own (default), or this thread (l7-in-thread.ts says why). */
+  readonly judgeIn?: L7JudgeThread;
+}
+
+export type L7JudgeThread = 'worker' | 'this-thread';
+
+/** What the inspector uses of the thread that judges the packets: a Worker, or an InThreadL7. */
+interface JudgeThread {
+  postMessage(command: L7WorkerCommand): void;
+  terminate(): Promise<number>;
+  on(event: 'message', listener: (message: L7WorkerMessage) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'exit', listener: (code: number) => void): unknown;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -39,7 +52,7 @@ const STOP_TIMEOUT_MS = 10_000;
 export class L7Inspector {
   readonly #options: L7InspectorOptions;
   readonly #folder: HttpFolder;
-  readonly #worker: Worker;
+  readonly #worker: JudgeThread;
   #stats: L7Stats = { packets: 0, flowsJudged: 0, flowsDenied: 0 };
   /** A start phase under way: the message that ends it, and how to end it. */
   #waiting: { readonly phase: 'bound' | 'ready'; readonly resolve: () => void; readonly reject: (error: RunwallError) => void } | null = null;
@@ -48,7 +61,7 @@ export class L7Inspector {
   #stopping: Promise<void> | null = null;
   #stopped: (() => void) | null = null;
 
-  private constructor(options: L7InspectorOptions, worker: Worker) {
+  private constructor(options: L7InspectorOptions, worker: JudgeThread) {
     this.#options = options;
     this.#worker = worker;
     this.#folder = new HttpFolder(options.foldWindowMs ?? 500, options.emit);
@@ -75,7 +88,7 @@ export class L7Inspector {
    */
   static async open(options: L7InspectorOptions): Promise<L7Inspector> {
     const data: L7WorkerData = { kind: 'runwall-l7', policy: options.policy.policy, rules: options.rules, ...(options.limits ? { limits: options.limits } : {}) };
-    const worker = adoptL7WorkerThread();
+    const worker: JudgeThread = options.judgeIn === 'this-thread' ? new InThreadL7() : adoptL7WorkerThread();
     const inspector = new L7Inspector(options, worker);
     worker.postMessage({ type: 'configure', data } satisfies L7WorkerCommand);
     const clearing = removeL7Rules(options.rules.scope);

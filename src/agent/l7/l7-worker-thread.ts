@@ -1,9 +1,9 @@
 /**
  * Starting the L7 check's worker thread (l7-worker.ts), and starting one early.
  *
- * The thread takes 100-150 ms here to boot a V8 isolate and load its module, and the
- * agent does not enforce until it has bound its queue. So src/cli/l7-preload.ts (preloaded
- * into the agent's daemon with `node --import`; loaded first thing by `runwall exec`) starts
+ * The thread takes 100-150 ms here to boot a V8 isolate and load its module, and a run
+ * does not enforce until it has bound its queue. So src/cli/l7-preload.ts (loaded first
+ * thing by `runwall exec`; the agent's daemon judges in its own thread) starts
  * one while the CLI's own modules load; L7Inspector.open adopts it instead of starting one.
  * The thread learns its policy and rules from a `configure` message, sent on adoption.
  *

@@ -1,11 +1,12 @@
 /**
- * The L7 check's packet side, run in its own worker thread: binds the
- * NFQUEUE, installs the iptables rules that feed it, puts each flow's first
- * bytes back together (flow-table.ts), judges TLS SNI / HTTP Host against the
- * policy (l7-decision.ts) and answers every queued packet.
+ * The L7 check's packet side, run in its own worker thread (`runwall exec`) or
+ * in the agent's thread (l7-in-thread.ts): binds the NFQUEUE, installs the
+ * iptables rules that feed it, puts each flow's first bytes back together
+ * (flow-table.ts), judges TLS SNI / HTTP Host against the policy
+ * (l7-decision.ts) and answers every queued packet.
  *
- * Why a thread: every new TLS/HTTP flow of the job waits for a verdict from
- * here. On the main thread a sensor that blocks the event loop for a while
+ * Why a thread for exec: every new TLS/HTTP flow of the job waits for a verdict
+ * from here. On the main thread a sensor that blocks the event loop for a while
  * (reading /proc for hundreds of processes) would stall every connection of
  * the job; in this thread nothing else runs. The main thread gets the judged
  * flow starts and turns them into `http` events (l7-inspector.ts).
@@ -280,10 +281,23 @@ export async function removeL7Rules(scope: L7RulesConfig['scope']): Promise<void
   );
 }
 
+/** How the packet side hears the main-thread side and answers it: the worker thread's parentPort, or l7-in-thread.ts. */
+export interface L7Port {
+  on(event: 'message', listener: (command: L7WorkerCommand) => void): unknown;
+  once(event: 'message', listener: (command: L7WorkerCommand) => void): unknown;
+  postMessage(message: L7WorkerMessage): void;
+  /** Said last: nothing more comes from this side. */
+  close(): void;
+}
+
 /** The worker thread's entry (see l7-inspector.ts for how it is started). */
 export async function runL7Worker(): Promise<void> {
-  const port = parentPort;
-  if (!port) throw new Error('runL7Worker runs only in the L7 worker thread');
+  if (!parentPort) throw new Error('runL7Worker runs only in the L7 worker thread');
+  await runL7Judge(parentPort);
+}
+
+/** The packet side behind `port`: configured, then bound, then told to install and to stop. */
+export async function runL7Judge(port: L7Port): Promise<void> {
   const data = await new Promise<L7WorkerData>((resolve, reject) => {
     port.once('message', (command: L7WorkerCommand) => {
       if (command.type === 'configure' && command.data?.kind === 'runwall-l7') resolve(command.data);

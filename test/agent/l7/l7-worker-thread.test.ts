@@ -1,4 +1,4 @@
-// The L7 check's worker thread can be started before its policy is known (the agent's daemon
+// The L7 check's worker thread can be started before its policy is known (`runwall exec`
 // preloads one): it is adopted once, and it refuses to work before it is configured.
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -268,7 +268,9 @@ export class DnsProxy {
     const attempts = port === 0 ? 8 : 1;
     for (let attempt = 1; ; attempt++) {
       // IPv6 sockets only take IPv6, so '::' and '0.0.0.0' can both be listened on.
-      const udp = net.isIPv6(address) ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket({ type: 'udp4' });
+      const udp = net.isIPv6(address)
+        ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup: addressAsIs })
+        : dgram.createSocket({ type: 'udp4', lookup: addressAsIs });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once('error', reject);
@@ -548,6 +550,18 @@ export class DnsProxy {
       this.finishLocally(query, 'SERVFAIL', { code: 'RW_INTERNAL', message: `gate.onResponse did not decide within ${this.timeoutMs} ms` });
     }
   }
+}
+
+/**
+ * dgram's lookup for the listening sockets, which only ever answer the address a query came
+ * from (always an IP address): the default (dns.lookup) hands even an IP address back on the
+ * next tick, so an answer would wait for everything else the current callback does (the
+ * exchange's event). This one answers at once, so send() sends before it returns.
+ */
+function addressAsIs(address: string, _family: unknown, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = net.isIP(address);
+  if (family === 0) callback(Object.assign(new Error(`dns: not an IP address: ${address}`), { code: 'EINVAL' }), address, 0);
+  else callback(null, address, family);
 }
 
 function closeQuietly(socket: dgram.Socket): void {

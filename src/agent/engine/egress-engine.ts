@@ -8,7 +8,7 @@
 import { specialAddressReason, type CompiledPolicy, type ConnectionDecision } from '../../policy/index.js';
 import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
 import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
-import type { Firewall } from '../enforce/firewall.js';
+import type { Admission, Firewall } from '../enforce/firewall.js';
 import type { L7Scope } from '../enforce/l7-rules.js';
 import { L7Inspector, type L7Stats } from '../l7/l7-inspector.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.js';
@@ -50,6 +50,14 @@ export type EgressEnginePrelude = Pick<EgressEngineOptions, 'policy' | 'pipeline
 /** The rest, given to enforce(). */
 export type EgressEngineRules = Omit<EgressEngineOptions, keyof EgressEnginePrelude>;
 
+type OnQuery = ReturnType<DnsGate['onQuery']>;
+type OnResponse = { action: 'release' } | { action: 'answer'; rcode: 'NXDOMAIN' | 'SERVFAIL' };
+// Answered per query: shared, not allocated each time.
+const FORWARD: OnQuery = Object.freeze({ action: 'forward' });
+const ANSWER_NXDOMAIN = Object.freeze({ action: 'answer', rcode: 'NXDOMAIN' } as const);
+const RELEASE: OnResponse = Object.freeze({ action: 'release' });
+const ANSWER_SERVFAIL: OnResponse = Object.freeze({ action: 'answer', rcode: 'SERVFAIL' });
+
 const MALFORMED_RULE: RuleRef = {
   source: 'builtin',
   entry: 'malformed-dns',
@@ -68,9 +76,14 @@ export class EgressEngine {
   readonly #folder: ConnectionFolder;
   readonly #dnsHold: HeldEvents<UnsequencedEvent>;
   readonly #dnsFolder: DnsFolder;
-  /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
-  readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
-  readonly #admitted = new Map<string, string[]>();
+  /**
+   * Answers cut short by the block list or the firewall, and what answers admitted, until their
+   * exchange is reported. Keyed by the query's question: the proxy hands the same object to
+   * onResponse and onExchange, one per client query (no key to build per answer, no two queries
+   * alike confused, and nothing left behind by a decision that comes after its exchange).
+   */
+  readonly #overrides = new WeakMap<DnsQuestionInfo, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef }>();
+  readonly #admitted = new WeakMap<DnsQuestionInfo, readonly Admission[]>();
   /** The L7 worker opening since prepare(), marked handled (its failure comes out of enforce()). */
   readonly #l7Opening: Promise<L7Inspector> | null;
   #firewall: Firewall | null = null;
@@ -244,60 +257,53 @@ export class EgressEngine {
   }
 
   #gate(): DnsGate {
-    const key = (question: DnsQuestionInfo, client: string): string => `${client} ${question.id} ${question.name} ${question.qtype}`;
     return {
-      onQuery: (question) => {
-        const decision = this.policy.decideName(question.name);
-        return decision.forward ? { action: 'forward' } : { action: 'answer', rcode: 'NXDOMAIN' };
-      },
-      onResponse: (question, response, client) =>
-        this.#enforced
-          ? this.#onResponse(question, response, key(question, client))
-          : this.#enforcing.then(() => this.#onResponse(question, response, key(question, client))),
-      onExchange: (exchange) => this.#onExchange(exchange, exchange.question ? key(exchange.question, exchange.client) : ''),
+      onQuery: (question) => (this.policy.decideName(question.name).forward ? FORWARD : ANSWER_NXDOMAIN),
+      onResponse: (question, response) =>
+        this.#enforced ? this.#onResponse(question, response) : this.#enforcing.then(() => this.#onResponse(question, response)),
+      onExchange: (exchange) => this.#onExchange(exchange),
     };
   }
 
-  #onResponse(question: DnsQuestionInfo, response: DecodedResponse, key: string): { action: 'release' } | { action: 'answer'; rcode: 'NXDOMAIN' | 'SERVFAIL' } {
-    const hit: ConnectionDecision | null = this.policy.checkAnswer(
-      response.names,
-      response.addresses.map((a) => a.ip),
-    );
+  /** On the answer's way to the client: only what must be decided before it is released. */
+  #onResponse(question: DnsQuestionInfo, response: DecodedResponse): OnResponse {
+    const { addresses } = response;
+    const ips: string[] = [];
+    for (const address of addresses) ips.push(address.ip);
+    const hit: ConnectionDecision | null = this.policy.checkAnswer(response.names, ips);
     if (hit) {
-      this.#overrides.set(key, { verdict: 'attack-blocked', rule: hit.rule, admitted: [] });
-      return { action: 'answer', rcode: 'NXDOMAIN' };
+      this.#overrides.set(question, { verdict: 'attack-blocked', rule: hit.rule });
+      return ANSWER_NXDOMAIN;
     }
-    for (const address of response.addresses) this.addresses.learn(address.ip, question.name);
+    for (const ip of ips) this.addresses.learn(ip, question.name);
     const decision = this.policy.decideName(question.name);
     const rebinding = this.#rebinding(question.name, response, decision.ports);
     if (rebinding) {
       const verdict = this.policy.mode === 'block' ? 'blocked' : 'audit';
-      this.#overrides.set(key, { verdict, rule: rebinding, admitted: [] });
+      this.#overrides.set(question, { verdict, rule: rebinding });
       // Audit mode lets the answer through but admits nothing: the connection is then recorded as audit.
-      return verdict === 'blocked' ? { action: 'answer', rcode: 'NXDOMAIN' } : { action: 'release' };
+      return verdict === 'blocked' ? ANSWER_NXDOMAIN : RELEASE;
     }
-    if (decision.verdict !== 'allowed' || response.addresses.length === 0) return { action: 'release' };
-    const admissions = response.addresses.flatMap((address) =>
-      decision.ports.map((port) => ({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl })),
-    );
+    if (decision.verdict !== 'allowed' || addresses.length === 0) return RELEASE;
+    const admissions: Admission[] = [];
+    for (const address of addresses) {
+      for (const port of decision.ports) admissions.push({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl });
+    }
     try {
       if (!this.#firewall) throw new Error('the engine is not enforcing');
       this.#firewall.admit(admissions);
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       this.#problem('RW_NFT_FAILED', `could not admit the addresses of ${question.name}: ${message}`);
-      this.#overrides.set(key, {
+      this.#overrides.set(question, {
         verdict: 'blocked',
         rule: { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` },
-        admitted: [],
       });
-      return { action: 'answer', rcode: 'SERVFAIL' };
+      return ANSWER_SERVFAIL;
     }
-    this.#admitted.set(
-      key,
-      admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)),
-    );
-    return { action: 'release' };
+    // Written out as text when the exchange is recorded, after the answer has gone.
+    this.#admitted.set(question, admissions);
+    return RELEASE;
   }
 
   /** An answer pointing at loopback, link-local (metadata) or similar addresses that no IP entry allows. */
@@ -319,7 +325,7 @@ export class EgressEngine {
     return null;
   }
 
-  #onExchange(exchange: DnsExchange, key: string): void {
+  #onExchange(exchange: DnsExchange): void {
     const base = {
       kind: 'dns' as const,
       time: exchange.time.toISOString(),
@@ -332,10 +338,12 @@ export class EgressEngine {
     if (!exchange.question) {
       event = withFields(base, { name: '', qtype: '', verdict: 'blocked' as const, rule: MALFORMED_RULE, answers: [], admitted: [] });
     } else {
-      const override = this.#overrides.get(key);
-      this.#overrides.delete(key);
-      const admitted = this.#admitted.get(key) ?? [];
-      this.#admitted.delete(key);
+      const { question } = exchange;
+      const override = this.#overrides.get(question);
+      this.#overrides.delete(question);
+      const admissions = this.#admitted.get(question);
+      this.#admitted.delete(question);
+      const admitted = admissions ? admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)) : [];
       const decision = this.policy.decideName(exchange.question.name);
       const released = exchange.forwarded && exchange.response !== null && (!override || override.verdict === 'audit');
       event = withFields(base, {

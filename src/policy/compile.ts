@@ -133,7 +133,16 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 }
 
 function uniqueSorted(values: readonly number[]): number[] {
+  if (values.length === 1) return [values[0]!];
   return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/**
+ * deepFreeze for a name decision, whose rule holds only strings: made for every name the
+ * resolver has not seen (the generic walk, with its WeakSet, was a third of the work).
+ */
+function frozenNameDecision(verdict: Verdict, rule: RuleRef, forward: boolean, ports: number[]): NameDecision {
+  return Object.freeze({ verdict, rule: Object.freeze(rule), forward, ports: Object.freeze(ports) });
 }
 
 function blockExplanation(subject: string, entry: BlockListEntry): string {
@@ -271,16 +280,11 @@ class Compiled implements CompiledPolicy {
     const shown = name === '' ? '(the root)' : name;
     const blocked = this.blockedName(name);
     if (blocked !== undefined) {
-      return deepFreeze({ verdict: 'attack-blocked', rule: blockRule(shown, blocked), forward: false, ports: [] });
+      return frozenNameDecision('attack-blocked', blockRule(shown, blocked), false, []);
     }
     const matches = this.allowedFor(name);
     if (matches.length > 0) {
-      return deepFreeze({
-        verdict: 'allowed',
-        rule: allowRule(shown, matches),
-        forward: true,
-        ports: uniqueSorted(matches.map((endpoint) => endpoint.port)),
-      });
+      return frozenNameDecision('allowed', allowRule(shown, matches), true, uniqueSorted(matches.map((endpoint) => endpoint.port)));
     }
     const valid = checkDomain(name).ok;
     const rule: RuleRef = {
@@ -290,7 +294,7 @@ class Compiled implements CompiledPolicy {
         : `${shown} is not a valid host name and matches no allowed endpoint (${modeNote(this.mode)})`,
       ...(valid ? { suggestion: addSuggestion(`${name}:443`) } : {}),
     };
-    return deepFreeze({ verdict: denyVerdict(this.mode), rule, forward: this.mode === 'audit', ports: [] });
+    return frozenNameDecision(denyVerdict(this.mode), rule, this.mode === 'audit', []);
   }
 
   checkAnswer(names: readonly string[], addresses: readonly string[]): ConnectionDecision | null {

@@ -7,7 +7,7 @@
  */
 import { specialAddressReason, type CompiledPolicy, type ConnectionDecision } from '../../policy/index.js';
 import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
-import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
+import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo, type ResponseDecision } from '../dns/index.js';
 import type { Admission, Firewall } from '../enforce/firewall.js';
 import type { L7Scope } from '../enforce/l7-rules.js';
 import { L7Inspector, type L7Stats } from '../l7/l7-inspector.js';
@@ -50,13 +50,23 @@ export type EgressEnginePrelude = Pick<EgressEngineOptions, 'policy' | 'pipeline
 /** The rest, given to enforce(). */
 export type EgressEngineRules = Omit<EgressEngineOptions, keyof EgressEnginePrelude>;
 
-type OnQuery = ReturnType<DnsGate['onQuery']>;
-type OnResponse = { action: 'release' } | { action: 'answer'; rcode: 'NXDOMAIN' | 'SERVFAIL' };
+/**
+ * What the engine notes on its decision about an answer; the proxy hands it back in the
+ * exchange, so the event says what was admitted, or why the answer was cut short.
+ */
+interface AnswerNote {
+  /** Cut short by the block list or the firewall (or, in audit mode, would have been). */
+  readonly override?: { readonly verdict: 'attack-blocked' | 'blocked' | 'audit'; readonly rule: RuleRef };
+  /** Admitted to the firewall before the answer was released. */
+  readonly admitted?: readonly Admission[];
+}
+type EngineGate = DnsGate<AnswerNote>;
+type OnQuery = ReturnType<EngineGate['onQuery']>;
+type OnResponse = ResponseDecision<AnswerNote>;
 // Answered per query: shared, not allocated each time.
 const FORWARD: OnQuery = Object.freeze({ action: 'forward' });
 const ANSWER_NXDOMAIN = Object.freeze({ action: 'answer', rcode: 'NXDOMAIN' } as const);
 const RELEASE: OnResponse = Object.freeze({ action: 'release' });
-const ANSWER_SERVFAIL: OnResponse = Object.freeze({ action: 'answer', rcode: 'SERVFAIL' });
 
 const MALFORMED_RULE: RuleRef = {
   source: 'builtin',
@@ -76,18 +86,10 @@ export class EgressEngine {
   readonly #folder: ConnectionFolder;
   readonly #dnsHold: HeldEvents<UnsequencedEvent>;
   readonly #dnsFolder: DnsFolder;
-  /**
-   * Answers cut short by the block list or the firewall, and what answers admitted, until their
-   * exchange is reported. Keyed by the query's question: the proxy hands the same object to
-   * onResponse and onExchange, one per client query (no key to build per answer, no two queries
-   * alike confused, and nothing left behind by a decision that comes after its exchange).
-   */
-  readonly #overrides = new WeakMap<DnsQuestionInfo, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef }>();
-  readonly #admitted = new WeakMap<DnsQuestionInfo, readonly Admission[]>();
   /** The L7 worker opening since prepare(), marked handled (its failure comes out of enforce()). */
   readonly #l7Opening: Promise<L7Inspector> | null;
   #firewall: Firewall | null = null;
-  #proxy: DnsProxy | null = null;
+  #proxy: DnsProxy<AnswerNote> | null = null;
   #nflog: NflogReader | null = null;
   #l7: L7Inspector | null = null;
   #tamperTimer: NodeJS.Timeout | null = null;
@@ -256,7 +258,7 @@ export class EgressEngine {
     if (event) this.#folder.add(event);
   }
 
-  #gate(): DnsGate {
+  #gate(): EngineGate {
     return {
       onQuery: (question) => (this.policy.decideName(question.name).forward ? FORWARD : ANSWER_NXDOMAIN),
       onResponse: (question, response) =>
@@ -271,18 +273,14 @@ export class EgressEngine {
     const ips: string[] = [];
     for (const address of addresses) ips.push(address.ip);
     const hit: ConnectionDecision | null = this.policy.checkAnswer(response.names, ips);
-    if (hit) {
-      this.#overrides.set(question, { verdict: 'attack-blocked', rule: hit.rule });
-      return ANSWER_NXDOMAIN;
-    }
+    if (hit) return { action: 'answer', rcode: 'NXDOMAIN', note: { override: { verdict: 'attack-blocked', rule: hit.rule } } };
     for (const ip of ips) this.addresses.learn(ip, question.name);
     const decision = this.policy.decideName(question.name);
     const rebinding = this.#rebinding(question.name, response, decision.ports);
     if (rebinding) {
-      const verdict = this.policy.mode === 'block' ? 'blocked' : 'audit';
-      this.#overrides.set(question, { verdict, rule: rebinding });
       // Audit mode lets the answer through but admits nothing: the connection is then recorded as audit.
-      return verdict === 'blocked' ? ANSWER_NXDOMAIN : RELEASE;
+      if (this.policy.mode === 'block') return { action: 'answer', rcode: 'NXDOMAIN', note: { override: { verdict: 'blocked', rule: rebinding } } };
+      return { action: 'release', note: { override: { verdict: 'audit', rule: rebinding } } };
     }
     if (decision.verdict !== 'allowed' || addresses.length === 0) return RELEASE;
     const admissions: Admission[] = [];
@@ -295,15 +293,11 @@ export class EgressEngine {
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       this.#problem('RW_NFT_FAILED', `could not admit the addresses of ${question.name}: ${message}`);
-      this.#overrides.set(question, {
-        verdict: 'blocked',
-        rule: { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` },
-      });
-      return ANSWER_SERVFAIL;
+      const rule: RuleRef = { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` };
+      return { action: 'answer', rcode: 'SERVFAIL', note: { override: { verdict: 'blocked', rule } } };
     }
     // Written out as text when the exchange is recorded, after the answer has gone.
-    this.#admitted.set(question, admissions);
-    return RELEASE;
+    return { action: 'release', note: { admitted: admissions } };
   }
 
   /** An answer pointing at loopback, link-local (metadata) or similar addresses that no IP entry allows. */
@@ -325,7 +319,7 @@ export class EgressEngine {
     return null;
   }
 
-  #onExchange(exchange: DnsExchange): void {
+  #onExchange(exchange: DnsExchange<AnswerNote>): void {
     const base = {
       kind: 'dns' as const,
       time: exchange.time.toISOString(),
@@ -338,11 +332,9 @@ export class EgressEngine {
     if (!exchange.question) {
       event = withFields(base, { name: '', qtype: '', verdict: 'blocked' as const, rule: MALFORMED_RULE, answers: [], admitted: [] });
     } else {
-      const { question } = exchange;
-      const override = this.#overrides.get(question);
-      this.#overrides.delete(question);
-      const admissions = this.#admitted.get(question);
-      this.#admitted.delete(question);
+      const note = exchange.decision?.note;
+      const override = note?.override;
+      const admissions = note?.admitted;
       const admitted = admissions ? admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)) : [];
       const decision = this.policy.decideName(exchange.question.name);
       const released = exchange.forwarded && exchange.response !== null && (!override || override.verdict === 'audit');

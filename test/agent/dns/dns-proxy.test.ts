@@ -298,6 +298,21 @@ describe('DnsProxy', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
   });
 
+  it("hands onResponse's decision, with the gate's note, back in the exchange (awaited or not)", async () => {
+    gate.respond = () => ({ action: 'release', note: { admitted: 'at once' } });
+    await askUdp(port4, packetQuery(0x6161, 'www.allowed.test', 'A'));
+    gate.respond = async () => ({ action: 'answer', rcode: 'REFUSED', note: { admitted: 'later' } });
+    await askUdp(port4, packetQuery(0x6262, 'www.allowed.test', 'A'));
+    const reported = gate.exchanges.filter((exchange) => exchange.question?.name === 'www.allowed.test' && [0x6161, 0x6262].includes(exchange.question.id));
+    expect(reported.map((exchange) => exchange.decision)).toEqual([
+      { action: 'release', note: { admitted: 'at once' } },
+      { action: 'answer', rcode: 'REFUSED', note: { admitted: 'later' } },
+    ]);
+    // A query answered without asking onResponse has no decision to hand back.
+    await askUdp(port4, packetQuery(0x6363, 'nodecision.evil.test', 'A'));
+    expect((await gate.exchangeFor('nodecision.evil.test')).decision).toBeNull();
+  });
+
   it("answers what onResponse decides instead of the upstream's answer", async () => {
     gate.respond = () => ({ action: 'answer', rcode: 'REFUSED' });
     const answer = await askUdp(port4, packetQuery(7, 'allowed.test', 'A'));

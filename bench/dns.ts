@@ -7,6 +7,12 @@
  *   latency: p50/p99 at a fixed offered load (LATENCY_QPS), from dnsperf -v per-query lines
  *   qps:     dnsperf with 100 queries outstanding for QPS_SECONDS
  *
+ * Every target, alike, first answers a warm-up run (the latency run's load, on other names):
+ * a freshly started agent runs its first thousand queries through V8's interpreter and
+ * baseline code, ~100 µs slower each than once it is warm, and a long-running agent is warm
+ * for all but the first second of a job. The warm-up's own p50 is in the note (cold start);
+ * other names, so the measured run still meets every name for the first time.
+ *
  * The agent blocks every other resolver in P-host while it runs, so the three cannot
  * interleave query by query: direct is measured before and after the proxy and the
  * two are averaged, so a machine whose load drifts does not favour either side.
@@ -29,6 +35,8 @@ const LATENCY_SECONDS = 3;
 const QPS_SECONDS = 4;
 const QPS_OUTSTANDING = 100;
 const NAMES = 10_000;
+/** The warm-up's names: nI.gen.test for I from here (the zone server answers up to n99999). */
+const WARM_UP_FIRST_NAME = 50_000;
 /** Where the dnsmasq forwarder listens in P-host: beside the agent's 127.0.0.153. */
 const DNSMASQ_FORWARDER = '127.0.0.154';
 
@@ -55,6 +63,8 @@ const PATH_TEXT: Readonly<Record<QueryPath, string>> = {
 const EXPECTED_RCODE: Readonly<Record<QueryPath, string>> = { allowed: 'NOERROR', denied: 'NXDOMAIN' };
 
 interface DnsFigures {
+  /** p50 of the warm-up run: the first queries a freshly started target answers. */
+  readonly coldP50Us: number;
   readonly p50Us: number;
   readonly p99Us: number;
   readonly qps: number;
@@ -83,6 +93,7 @@ const MIB = 1024 * 1024;
 
 function meanOf(a: DnsFigures, b: DnsFigures): DnsFigures {
   return {
+    coldP50Us: (a.coldP50Us + b.coldP50Us) / 2,
     p50Us: (a.p50Us + b.p50Us) / 2,
     p99Us: (a.p99Us + b.p99Us) / 2,
     qps: (a.qps + b.qps) / 2,
@@ -91,11 +102,19 @@ function meanOf(a: DnsFigures, b: DnsFigures): DnsFigures {
   };
 }
 
-function queryFile(env: BenchEnv, path: QueryPath): string {
-  const file = join(env.dir, `queries-${path}.txt`);
+interface QueryFiles {
+  readonly measured: string;
+  readonly warmUp: string;
+}
+
+function queryFiles(env: BenchEnv, path: QueryPath): QueryFiles {
   const suffix = path === 'allowed' ? 'gen.test' : DENIED_SUFFIX;
-  writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `n${i}.${suffix} A`).join('\n') + '\n');
-  return file;
+  const write = (name: string, first: number): string => {
+    const file = join(env.dir, `queries-${path}-${name}.txt`);
+    writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `n${first + i}.${suffix} A`).join('\n') + '\n');
+    return file;
+  };
+  return { measured: write('measured', 0), warmUp: write('warm-up', WARM_UP_FIRST_NAME) };
 }
 
 function rcodeProblems(codes: Readonly<Record<string, number>>, expected: string): string[] {
@@ -104,25 +123,28 @@ function rcodeProblems(codes: Readonly<Record<string, number>>, expected: string
     .map(([code, count]) => `${count} ${code}`);
 }
 
-async function measure(env: BenchEnv, server: string, file: string, path: QueryPath): Promise<DnsFigures> {
+async function measure(env: BenchEnv, server: string, files: QueryFiles, path: QueryPath): Promise<DnsFigures> {
   const inHost = { netns: env.hostNs, timeoutMs: 60_000 };
-  const latencyRun = await runChecked(
-    ['dnsperf', '-s', server, '-d', file, '-Q', String(LATENCY_QPS), '-q', '20', '-l', String(LATENCY_SECONDS), '-t', '2', '-v'],
-    inHost,
-  );
+  const latencyArgv = (file: string): string[] => ['dnsperf', '-s', server, '-d', file, '-Q', String(LATENCY_QPS), '-q', '20', '-l', String(LATENCY_SECONDS), '-t', '2', '-v'];
+  const warmUpRun = await runChecked(latencyArgv(files.warmUp), inHost);
+  const warmUpSummary = parseDnsperfSummary(warmUpRun.stdout);
+  const latencyRun = await runChecked(latencyArgv(files.measured), inHost);
   const latencies = parseDnsperfLatencies(latencyRun.stdout);
   const latencySummary = parseDnsperfSummary(latencyRun.stdout);
-  const qpsRun = await runChecked(['dnsperf', '-s', server, '-d', file, '-q', String(QPS_OUTSTANDING), '-l', String(QPS_SECONDS), '-t', '2'], inHost);
+  const qpsRun = await runChecked(['dnsperf', '-s', server, '-d', files.measured, '-q', String(QPS_OUTSTANDING), '-l', String(QPS_SECONDS), '-t', '2'], inHost);
   const qpsSummary = parseDnsperfSummary(qpsRun.stdout);
+  const lost = warmUpSummary.lost + latencySummary.lost + qpsSummary.lost;
   const problems = [
-    ...(latencySummary.lost + qpsSummary.lost > 0 ? [`${latencySummary.lost + qpsSummary.lost} lost`] : []),
+    ...(lost > 0 ? [`${lost} lost`] : []),
+    ...rcodeProblems(warmUpSummary.responseCodes, EXPECTED_RCODE[path]),
     ...rcodeProblems(qpsSummary.responseCodes, EXPECTED_RCODE[path]),
   ];
   return {
+    coldP50Us: percentile(parseDnsperfLatencies(warmUpRun.stdout), 50) * 1e6,
     p50Us: percentile(latencies, 50) * 1e6,
     p99Us: percentile(latencies, 99) * 1e6,
     qps: qpsSummary.queriesPerSecond,
-    completed: latencySummary.completed + qpsSummary.completed,
+    completed: warmUpSummary.completed + latencySummary.completed + qpsSummary.completed,
     problems,
   };
 }
@@ -173,7 +195,10 @@ function rowsFor(upstream: Upstream, path: QueryPath, figures: Readonly<Record<T
       unit: 'µs',
       baseline: direct.p50Us,
       goal: latencyGoal,
-      ...noteOf(figures, ['proxy', 'direct'], [`at ${LATENCY_QPS} qps offered; direct: mean of a run before and after the proxy's`]),
+      ...noteOf(figures, ['proxy', 'direct'], [
+        `at ${LATENCY_QPS} qps offered, after a warm-up run alike for every target; direct: mean of a run before and after the proxy's`,
+        `warm-up (first queries after start): proxy ${Math.round(proxy.coldP50Us)} µs, direct ${Math.round(direct.coldP50Us)} µs, dnsmasq ${Math.round(dnsmasq.coldP50Us)} µs`,
+      ]),
     }),
     benchRow({ name: `${prefix}: p99 latency, proxy vs direct`, value: proxy.p99Us, unit: 'µs', baseline: direct.p99Us, goal: latencyGoal }),
     benchRow({ name: `${prefix}: p50 latency, dnsmasq vs direct`, value: dnsmasq.p50Us, unit: 'µs', baseline: direct.p50Us, note: 'reference: what a C forwarder adds' }),
@@ -215,7 +240,7 @@ function stopFailureRow(upstream: Upstream, proxied: Partial<Record<QueryPath, D
   });
 }
 
-async function measureDirect(env: BenchEnv, upstream: Upstream, files: Readonly<Record<QueryPath, string>>, log: (line: string) => void, when: string): Promise<Partial<Record<QueryPath, DnsFigures>>> {
+async function measureDirect(env: BenchEnv, upstream: Upstream, files: Readonly<Record<QueryPath, QueryFiles>>, log: (line: string) => void, when: string): Promise<Partial<Record<QueryPath, DnsFigures>>> {
   const figures: Partial<Record<QueryPath, DnsFigures>> = {};
   for (const path of upstream.paths) {
     log(`dns: ${path} names, direct to the ${upstream.label} (${when})`);
@@ -225,7 +250,7 @@ async function measureDirect(env: BenchEnv, upstream: Upstream, files: Readonly<
 }
 
 export async function runDnsBench(env: BenchEnv, log: (line: string) => void): Promise<DnsBenchResult> {
-  const files: Readonly<Record<QueryPath, string>> = { allowed: queryFile(env, 'allowed'), denied: queryFile(env, 'denied') };
+  const files: Readonly<Record<QueryPath, QueryFiles>> = { allowed: queryFiles(env, 'allowed'), denied: queryFiles(env, 'denied') };
   const rows: BenchRow[] = [];
   const memory: AgentMemory[] = [];
   const stopFailures: BenchRow[] = [];

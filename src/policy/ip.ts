@@ -20,22 +20,31 @@ export interface IpNetwork extends IpAddress {
   readonly prefix: number;
 }
 
-const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 /** Dotted quad with four decimal parts 0-255; leading zeros are refused (some parsers read them as octal). */
 export function parseIpv4(text: string): number[] | null {
   if (text.length < 7 || text.length > 15) return null;
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
+  // One pass over the characters: every DNS answer and logged packet comes through here.
   const bytes: number[] = [];
-  for (const part of parts) {
-    if (!DECIMAL_OCTET.test(part)) return null;
-    const value = Number(part);
-    if (value > 255) return null;
-    bytes.push(value);
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 0x2e; // the end closes the last part like a dot
+    if (code === 0x2e) {
+      if (digits === 0 || bytes.length === 4) return null;
+      bytes.push(value);
+      value = 0;
+      digits = 0;
+    } else if (code >= 0x30 && code <= 0x39) {
+      if (digits === 1 && value === 0) return null; // a leading zero
+      value = value * 10 + (code - 0x30);
+      if (++digits > 3 || value > 255) return null;
+    } else {
+      return null;
+    }
   }
-  return bytes;
+  return bytes.length === 4 ? bytes : null;
 }
 
 function parseGroups(part: string, allowIpv4Tail: boolean): number[] | null {

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalIp, cidrContains, ipFamily } from '../../src/policy/index.js';
-import { parseIpv6 } from '../../src/policy/ip.js';
+import { isIPv4 } from 'node:net';
+import { parseIpv4, parseIpv6 } from '../../src/policy/ip.js';
 import { bytesToGroups, fullIpv6, ipv4, ipv4Bytes, ipv6Bytes, maskBytes } from './helpers.js';
 
 describe('ipFamily', () => {
@@ -14,6 +15,21 @@ describe('ipFamily', () => {
     for (const bad of ['', 'example.com', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1.2.3.4 ', ':::', '1::2::3', '2001:db8::1%eth0', 'g::1', '12345::', '1:2:3:4:5:6:7:8:9', '[::1]']) {
       expect(ipFamily(bad), bad).toBe(0);
     }
+  });
+});
+
+describe('parseIpv4', () => {
+  it('property: reads a dotted quad exactly when net.isIPv4 does (no leading zeros), part by part', () => {
+    const text = fc.string({ unit: fc.constantFrom('0', '1', '2', '5', '9', '.'), maxLength: 17 });
+    const quad = fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((parts) => parts.join('.'));
+    fc.assert(
+      fc.property(fc.oneof(text, quad), (candidate) => {
+        const bytes = parseIpv4(candidate);
+        expect(bytes !== null, candidate).toBe(isIPv4(candidate));
+        if (bytes !== null) expect(bytes).toEqual(candidate.split('.').map(Number));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 

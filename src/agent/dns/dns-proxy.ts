@@ -36,10 +36,13 @@ import { TcpFrameDecoder, encodeTcpFrame } from './tcp-frame.js';
 import { IdSource, TcpUpstreamPool, UdpUpstream, describe, raiseReceiveBuffer, type UpstreamRequest } from './upstream.js';
 
 export type QueryDecision = { readonly action: 'forward' } | { readonly action: 'answer'; readonly rcode: 'NXDOMAIN' | 'REFUSED' };
-export type ResponseDecision = { readonly action: 'release' } | { readonly action: 'answer'; readonly rcode: 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL' };
+/** `note`: the gate's own record of its decision, handed back in the exchange; the proxy never reads it. */
+export type ResponseDecision<Note = unknown> = ({ readonly action: 'release' } | { readonly action: 'answer'; readonly rcode: 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL' }) & {
+  readonly note?: Note;
+};
 
 /** One per client query, handed to `onExchange` when it is complete (answered, dropped or failed). */
-export interface DnsExchange {
+export interface DnsExchange<Note = unknown> {
   readonly time: Date;
   /** 'ip:port', '[ip]:port' for IPv6. */
   readonly client: string;
@@ -51,22 +54,27 @@ export interface DnsExchange {
   readonly rcode: string | null;
   /** The upstream's answer, when forwarded and answered. */
   readonly response: DecodedResponse | null;
+  /**
+   * What onResponse decided, as it returned it; null when it decided nothing for this query (not
+   * forwarded, no answer, or its decision came too late). The gate's per-query state travels here.
+   */
+  readonly decision: ResponseDecision<Note> | null;
   readonly error?: { readonly code: string; readonly message: string };
   readonly durationMs: number;
 }
 
-export interface DnsGate {
+export interface DnsGate<Note = unknown> {
   onQuery(question: DnsQuestionInfo, client: string): QueryDecision;
   /** Awaited before the answer is released: this is where addresses are admitted to the firewall. */
-  onResponse(question: DnsQuestionInfo, response: DecodedResponse, client: string): ResponseDecision | Promise<ResponseDecision>;
-  onExchange(exchange: DnsExchange): void;
+  onResponse(question: DnsQuestionInfo, response: DecodedResponse, client: string): ResponseDecision<Note> | Promise<ResponseDecision<Note>>;
+  onExchange(exchange: DnsExchange<Note>): void;
 }
 
-export interface DnsProxyOptions {
+export interface DnsProxyOptions<Note = unknown> {
   /** UDP and TCP on each. */
   readonly listen: readonly { readonly address: string; readonly port: number }[];
   readonly upstream: { readonly address: string; readonly port: number };
-  readonly gate: DnsGate;
+  readonly gate: DnsGate<Note>;
   /** Default 4000; then SERVFAIL to the client. Also bounds how long the gate may take over an answer. */
   readonly upstreamTimeoutMs?: number;
   /** Default 256; idle TCP clients are closed after 10 s. */
@@ -121,16 +129,17 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 }
 
 /** A forwarded client query, from the moment it is sent upstream until the client is answered. */
-class ForwardedQuery implements UpstreamRequest {
+class ForwardedQuery<Note> implements UpstreamRequest {
   deadline: number;
   resent = false;
   /** Fetched (again) over TCP after a truncated UDP answer. */
   viaTcp = false;
   response: DecodedResponse | null = null;
+  decision: ResponseDecision<Note> | null = null;
   done = false;
 
   constructor(
-    private readonly proxy: DnsProxy,
+    private readonly proxy: DnsProxy<Note>,
     readonly message: Uint8Array,
     readonly parsed: ParsedQuery,
     readonly client: string,
@@ -161,11 +170,11 @@ interface Listener {
   readonly tcp: net.Server;
 }
 
-export class DnsProxy {
+export class DnsProxy<Note = unknown> {
   /** Actually bound (port 0 became a real port, the same for UDP and TCP). */
   readonly addresses: readonly { address: string; port: number }[];
   private readonly boundAddresses: { address: string; port: number }[] = [];
-  private readonly gate: DnsGate;
+  private readonly gate: DnsGate<Note>;
   private readonly timeoutMs: number;
   private readonly maxTcpClients: number;
   private readonly ids = new IdSource();
@@ -173,14 +182,14 @@ export class DnsProxy {
   private readonly listeners: Listener[] = [];
   private readonly tcpClients = new Set<net.Socket>();
   /** Answers waiting for the gate's promise; bounded in time by the sweep. */
-  private readonly awaitingGate = new Set<ForwardedQuery>();
+  private readonly awaitingGate = new Set<ForwardedQuery<Note>>();
   private udpUpstream: UdpUpstream | null = null;
   private readonly tcpUpstream: TcpUpstreamPool;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   private closing: Promise<void> | null = null;
 
-  private constructor(private readonly options: DnsProxyOptions) {
+  private constructor(private readonly options: DnsProxyOptions<Note>) {
     this.addresses = this.boundAddresses;
     this.gate = options.gate;
     this.timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
@@ -198,7 +207,7 @@ export class DnsProxy {
    * (after closing whatever it had opened), RW_UPSTREAM_INVALID for an upstream
    * that is not an IP address and port.
    */
-  static async start(options: DnsProxyOptions): Promise<DnsProxy> {
+  static async start<Note = unknown>(options: DnsProxyOptions<Note>): Promise<DnsProxy<Note>> {
     const { upstream } = options;
     if (!net.isIP(upstream.address) || !Number.isInteger(upstream.port) || upstream.port < 1 || upstream.port > 65535) {
       throw new RunwallError('RW_UPSTREAM_INVALID', `DNS upstream '${upstream.address}' port ${upstream.port} is not an IP address and port`, {
@@ -213,7 +222,7 @@ export class DnsProxy {
     if (options.maxTcpClients !== undefined && !(Number.isInteger(options.maxTcpClients) && options.maxTcpClients > 0)) {
       throw new RangeError(`dns: maxTcpClients ${options.maxTcpClients} is not a positive integer`);
     }
-    const proxy = new DnsProxy(options);
+    const proxy = new DnsProxy<Note>(options);
     try {
       proxy.udpUpstream = await UdpUpstream.open(upstream, proxy.ids, MAX_UDP_IN_FLIGHT);
       for (const { address, port } of options.listen) await proxy.listen(address, port);
@@ -268,7 +277,9 @@ export class DnsProxy {
     const attempts = port === 0 ? 8 : 1;
     for (let attempt = 1; ; attempt++) {
       // IPv6 sockets only take IPv6, so '::' and '0.0.0.0' can both be listened on.
-      const udp = net.isIPv6(address) ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket({ type: 'udp4' });
+      const udp = net.isIPv6(address)
+        ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup: addressAsIs })
+        : dgram.createSocket({ type: 'udp4', lookup: addressAsIs });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once('error', reject);
@@ -383,7 +394,7 @@ export class DnsProxy {
       const answerable = message.length >= HEADER_BYTES && (message[2]! & 0x80) === 0;
       const answer = answerable ? answerFromQuery(message, HEADER_BYTES, (message[0]! << 8) | message[1]!, RCODE_NUMBERS.FORMERR, false) : null;
       reply(answer);
-      this.emit(receivedAt, started, client, transport, null, false, answer ? 'FORMERR' : null, null, errorData(error));
+      this.emit(receivedAt, started, client, transport, null, false, answer ? 'FORMERR' : null, null, null, errorData(error));
       return;
     }
     const { question } = parsed;
@@ -424,11 +435,11 @@ export class DnsProxy {
   ): void {
     const answer = answerFromQuery(message, parsed.questionEnd, parsed.question.id, RCODE_NUMBERS[rcode], false);
     reply(answer);
-    this.emit(receivedAt, started, client, transport, parsed.question, false, rcode, null, error);
+    this.emit(receivedAt, started, client, transport, parsed.question, false, rcode, null, null, error);
   }
 
   /** @internal from ForwardedQuery: the upstream answered. */
-  upstreamAnswered(query: ForwardedQuery, answer: Uint8Array): void {
+  upstreamAnswered(query: ForwardedQuery<Note>, answer: Uint8Array): void {
     if (query.done) return;
     let response: DecodedResponse;
     try {
@@ -446,7 +457,7 @@ export class DnsProxy {
       return;
     }
     query.response = response;
-    let decision: ResponseDecision | PromiseLike<ResponseDecision>;
+    let decision: ResponseDecision<Note> | PromiseLike<ResponseDecision<Note>>;
     try {
       decision = this.gate.onResponse(query.parsed.question, response, query.client);
     } catch (error) {
@@ -470,14 +481,15 @@ export class DnsProxy {
   }
 
   /** @internal from ForwardedQuery: timed out, or the upstream connection closed. */
-  upstreamFailed(query: ForwardedQuery, reason: string, timedOut: boolean): void {
+  upstreamFailed(query: ForwardedQuery<Note>, reason: string, timedOut: boolean): void {
     if (query.done) return;
     if (timedOut) this.counters.upstreamTimeouts++;
     this.finishLocally(query, 'SERVFAIL', { code: 'RW_DNS_UPSTREAM_FAILED', message: reason });
   }
 
-  private release(query: ForwardedQuery, answer: Uint8Array, decision: ResponseDecision): void {
+  private release(query: ForwardedQuery<Note>, answer: Uint8Array, decision: ResponseDecision<Note>): void {
     if (query.done) return;
+    query.decision = decision;
     const response = query.response!;
     if (decision?.action === 'release') {
       const clientId = query.parsed.question.id;
@@ -496,17 +508,17 @@ export class DnsProxy {
     }
   }
 
-  private finishLocally(query: ForwardedQuery, rcode: 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL', error?: ErrorData): void {
+  private finishLocally(query: ForwardedQuery<Note>, rcode: 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL', error?: ErrorData): void {
     const answer = answerFromQuery(query.message, query.questionEnd, query.parsed.question.id, RCODE_NUMBERS[rcode], false);
     this.finish(query, answer, rcode, error);
   }
 
-  private finish(query: ForwardedQuery, answer: Uint8Array | null, rcode: string | null, error?: ErrorData): void {
+  private finish(query: ForwardedQuery<Note>, answer: Uint8Array | null, rcode: string | null, error?: ErrorData): void {
     if (query.done) return;
     query.done = true;
     const sent = this.closed ? null : answer;
     query.reply(sent);
-    this.emit(query.receivedAt, query.started, query.client, query.transport, query.parsed.question, true, sent ? rcode : null, query.response, error);
+    this.emit(query.receivedAt, query.started, query.client, query.transport, query.parsed.question, true, sent ? rcode : null, query.response, query.decision, error);
   }
 
   private emit(
@@ -518,9 +530,10 @@ export class DnsProxy {
     forwarded: boolean,
     rcode: string | null,
     response: DecodedResponse | null,
+    decision: ResponseDecision<Note> | null,
     error?: ErrorData,
   ): void {
-    const exchange: DnsExchange = Object.freeze({
+    const exchange: DnsExchange<Note> = Object.freeze({
       time: new Date(receivedAt),
       client,
       transport,
@@ -528,6 +541,7 @@ export class DnsProxy {
       forwarded,
       rcode,
       response,
+      decision,
       ...(error ? { error } : {}),
       durationMs: performance.now() - started,
     });
@@ -548,6 +562,18 @@ export class DnsProxy {
       this.finishLocally(query, 'SERVFAIL', { code: 'RW_INTERNAL', message: `gate.onResponse did not decide within ${this.timeoutMs} ms` });
     }
   }
+}
+
+/**
+ * dgram's lookup for the listening sockets, which only ever answer the address a query came
+ * from (always an IP address): the default (dns.lookup) hands even an IP address back on the
+ * next tick, so an answer would wait for everything else the current callback does (the
+ * exchange's event). This one answers at once, so send() sends before it returns.
+ */
+function addressAsIs(address: string, _family: unknown, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = net.isIP(address);
+  if (family === 0) callback(Object.assign(new Error(`dns: not an IP address: ${address}`), { code: 'EINVAL' }), address, 0);
+  else callback(null, address, family);
 }
 
 function closeQuietly(socket: dgram.Socket): void {

@@ -7,8 +7,8 @@
  */
 import { specialAddressReason, type CompiledPolicy, type ConnectionDecision } from '../../policy/index.js';
 import type { DnsEvent, RuleRef, UnsequencedEvent } from '../../protocol/index.js';
-import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo } from '../dns/index.js';
-import type { Firewall } from '../enforce/firewall.js';
+import { DnsProxy, type DecodedResponse, type DnsExchange, type DnsGate, type DnsQuestionInfo, type ResponseDecision } from '../dns/index.js';
+import type { Admission, Firewall } from '../enforce/firewall.js';
 import type { L7Scope } from '../enforce/l7-rules.js';
 import { L7Inspector, type L7JudgeThread, type L7Stats } from '../l7/l7-inspector.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.js';
@@ -50,6 +50,24 @@ export type EgressEnginePrelude = Pick<EgressEngineOptions, 'policy' | 'pipeline
 /** The rest, given to enforce(). */
 export type EgressEngineRules = Omit<EgressEngineOptions, keyof EgressEnginePrelude>;
 
+/**
+ * What the engine notes on its decision about an answer; the proxy hands it back in the
+ * exchange, so the event says what was admitted, or why the answer was cut short.
+ */
+interface AnswerNote {
+  /** Cut short by the block list or the firewall (or, in audit mode, would have been). */
+  readonly override?: { readonly verdict: 'attack-blocked' | 'blocked' | 'audit'; readonly rule: RuleRef };
+  /** Admitted to the firewall before the answer was released. */
+  readonly admitted?: readonly Admission[];
+}
+type EngineGate = DnsGate<AnswerNote>;
+type OnQuery = ReturnType<EngineGate['onQuery']>;
+type OnResponse = ResponseDecision<AnswerNote>;
+// Answered per query: shared, not allocated each time.
+const FORWARD: OnQuery = Object.freeze({ action: 'forward' });
+const ANSWER_NXDOMAIN = Object.freeze({ action: 'answer', rcode: 'NXDOMAIN' } as const);
+const RELEASE: OnResponse = Object.freeze({ action: 'release' });
+
 const MALFORMED_RULE: RuleRef = {
   source: 'builtin',
   entry: 'malformed-dns',
@@ -68,13 +86,10 @@ export class EgressEngine {
   readonly #folder: ConnectionFolder;
   readonly #dnsHold: HeldEvents<UnsequencedEvent>;
   readonly #dnsFolder: DnsFolder;
-  /** Answers cut short by the block list or the firewall, by `client id`, until their exchange is reported. */
-  readonly #overrides = new Map<string, { verdict: 'attack-blocked' | 'blocked' | 'audit'; rule: RuleRef; admitted: string[] }>();
-  readonly #admitted = new Map<string, string[]>();
   /** The L7 worker opening since prepare(), marked handled (its failure comes out of enforce()). */
   readonly #l7Opening: Promise<L7Inspector> | null;
   #firewall: Firewall | null = null;
-  #proxy: DnsProxy | null = null;
+  #proxy: DnsProxy<AnswerNote> | null = null;
   #nflog: NflogReader | null = null;
   #l7: L7Inspector | null = null;
   #tamperTimer: NodeJS.Timeout | null = null;
@@ -244,61 +259,46 @@ export class EgressEngine {
     if (event) this.#folder.add(event);
   }
 
-  #gate(): DnsGate {
-    const key = (question: DnsQuestionInfo, client: string): string => `${client} ${question.id} ${question.name} ${question.qtype}`;
+  #gate(): EngineGate {
     return {
-      onQuery: (question) => {
-        const decision = this.policy.decideName(question.name);
-        return decision.forward ? { action: 'forward' } : { action: 'answer', rcode: 'NXDOMAIN' };
-      },
-      onResponse: (question, response, client) =>
-        this.#enforced
-          ? this.#onResponse(question, response, key(question, client))
-          : this.#enforcing.then(() => this.#onResponse(question, response, key(question, client))),
-      onExchange: (exchange) => this.#onExchange(exchange, exchange.question ? key(exchange.question, exchange.client) : ''),
+      onQuery: (question) => (this.policy.decideName(question.name).forward ? FORWARD : ANSWER_NXDOMAIN),
+      onResponse: (question, response) =>
+        this.#enforced ? this.#onResponse(question, response) : this.#enforcing.then(() => this.#onResponse(question, response)),
+      onExchange: (exchange) => this.#onExchange(exchange),
     };
   }
 
-  #onResponse(question: DnsQuestionInfo, response: DecodedResponse, key: string): { action: 'release' } | { action: 'answer'; rcode: 'NXDOMAIN' | 'SERVFAIL' } {
-    const hit: ConnectionDecision | null = this.policy.checkAnswer(
-      response.names,
-      response.addresses.map((a) => a.ip),
-    );
-    if (hit) {
-      this.#overrides.set(key, { verdict: 'attack-blocked', rule: hit.rule, admitted: [] });
-      return { action: 'answer', rcode: 'NXDOMAIN' };
-    }
-    for (const address of response.addresses) this.addresses.learn(address.ip, question.name);
+  /** On the answer's way to the client: only what must be decided before it is released. */
+  #onResponse(question: DnsQuestionInfo, response: DecodedResponse): OnResponse {
+    const { addresses } = response;
+    const ips: string[] = [];
+    for (const address of addresses) ips.push(address.ip);
+    const hit: ConnectionDecision | null = this.policy.checkAnswer(response.names, ips);
+    if (hit) return { action: 'answer', rcode: 'NXDOMAIN', note: { override: { verdict: 'attack-blocked', rule: hit.rule } } };
+    for (const ip of ips) this.addresses.learn(ip, question.name);
     const decision = this.policy.decideName(question.name);
     const rebinding = this.#rebinding(question.name, response, decision.ports);
     if (rebinding) {
-      const verdict = this.policy.mode === 'block' ? 'blocked' : 'audit';
-      this.#overrides.set(key, { verdict, rule: rebinding, admitted: [] });
       // Audit mode lets the answer through but admits nothing: the connection is then recorded as audit.
-      return verdict === 'blocked' ? { action: 'answer', rcode: 'NXDOMAIN' } : { action: 'release' };
+      if (this.policy.mode === 'block') return { action: 'answer', rcode: 'NXDOMAIN', note: { override: { verdict: 'blocked', rule: rebinding } } };
+      return { action: 'release', note: { override: { verdict: 'audit', rule: rebinding } } };
     }
-    if (decision.verdict !== 'allowed' || response.addresses.length === 0) return { action: 'release' };
-    const admissions = response.addresses.flatMap((address) =>
-      decision.ports.map((port) => ({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl })),
-    );
+    if (decision.verdict !== 'allowed' || addresses.length === 0) return RELEASE;
+    const admissions: Admission[] = [];
+    for (const address of addresses) {
+      for (const port of decision.ports) admissions.push({ family: address.family, ip: address.ip, port, ttlSeconds: address.ttl });
+    }
     try {
       if (!this.#firewall) throw new Error('the engine is not enforcing');
       this.#firewall.admit(admissions);
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       this.#problem('RW_NFT_FAILED', `could not admit the addresses of ${question.name}: ${message}`);
-      this.#overrides.set(key, {
-        verdict: 'blocked',
-        rule: { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` },
-        admitted: [],
-      });
-      return { action: 'answer', rcode: 'SERVFAIL' };
+      const rule: RuleRef = { source: 'builtin', entry: 'admission-failed', explanation: `the firewall refused the addresses of ${question.name}; the answer was withheld (SERVFAIL)` };
+      return { action: 'answer', rcode: 'SERVFAIL', note: { override: { verdict: 'blocked', rule } } };
     }
-    this.#admitted.set(
-      key,
-      admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)),
-    );
-    return { action: 'release' };
+    // Written out as text when the exchange is recorded, after the answer has gone.
+    return { action: 'release', note: { admitted: admissions } };
   }
 
   /** An answer pointing at loopback, link-local (metadata) or similar addresses that no IP entry allows. */
@@ -320,7 +320,7 @@ export class EgressEngine {
     return null;
   }
 
-  #onExchange(exchange: DnsExchange, key: string): void {
+  #onExchange(exchange: DnsExchange<AnswerNote>): void {
     const base = {
       kind: 'dns' as const,
       time: exchange.time.toISOString(),
@@ -333,10 +333,10 @@ export class EgressEngine {
     if (!exchange.question) {
       event = withFields(base, { name: '', qtype: '', verdict: 'blocked' as const, rule: MALFORMED_RULE, answers: [], admitted: [] });
     } else {
-      const override = this.#overrides.get(key);
-      this.#overrides.delete(key);
-      const admitted = this.#admitted.get(key) ?? [];
-      this.#admitted.delete(key);
+      const note = exchange.decision?.note;
+      const override = note?.override;
+      const admissions = note?.admitted;
+      const admitted = admissions ? admissions.map((a) => (a.family === 6 ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`)) : [];
       const decision = this.policy.decideName(exchange.question.name);
       const released = exchange.forwarded && exchange.response !== null && (!override || override.verdict === 'audit');
       event = withFields(base, {

@@ -1,5 +1,6 @@
 // The DNS proxy against a fake upstream, all on loopback with ephemeral ports.
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -36,8 +37,12 @@ class TestGate implements DnsGate {
     return this.respond(question, response);
   }
 
+  /** Called as each exchange is reported, before the proxy's callback returns. */
+  onReported: ((exchange: DnsExchange) => void) | null = null;
+
   onExchange(exchange: DnsExchange): void {
     this.exchanges.push(exchange);
+    this.onReported?.(exchange);
   }
 
   /** The exchange for `name`, waiting (bounded) for it to be reported. */
@@ -113,6 +118,16 @@ function respond(query: Buffer, question: SeenQuestion): Uint8Array[] | 'close' 
   return [answerWith(query, [], { rcode: 3 })];
 }
 
+/** Bytes waiting in the receive queue of this namespace's IPv4 UDP socket bound to 127.0.0.1:`port` (/proc/net/udp). */
+function receiveQueueBytes(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === local) return parseInt(fields[4]!.split(':')[1]!, 16);
+  }
+  throw new Error(`no UDP socket on 127.0.0.1:${port}`);
+}
+
 /** The rcode read straight from the header (dns-packet's types do not declare it). */
 function rcodeOf(answer: Buffer | undefined | null): string {
   if (!answer) return '<no answer>';
@@ -153,6 +168,7 @@ afterAll(async () => {
 
 afterEach(() => {
   gate.respond = () => ({ action: 'release' });
+  gate.onReported = null;
 });
 
 describe('DnsProxy', () => {
@@ -282,6 +298,21 @@ describe('DnsProxy', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
   });
 
+  it("hands onResponse's decision, with the gate's note, back in the exchange (awaited or not)", async () => {
+    gate.respond = () => ({ action: 'release', note: { admitted: 'at once' } });
+    await askUdp(port4, packetQuery(0x6161, 'www.allowed.test', 'A'));
+    gate.respond = async () => ({ action: 'answer', rcode: 'REFUSED', note: { admitted: 'later' } });
+    await askUdp(port4, packetQuery(0x6262, 'www.allowed.test', 'A'));
+    const reported = gate.exchanges.filter((exchange) => exchange.question?.name === 'www.allowed.test' && [0x6161, 0x6262].includes(exchange.question.id));
+    expect(reported.map((exchange) => exchange.decision)).toEqual([
+      { action: 'release', note: { admitted: 'at once' } },
+      { action: 'answer', rcode: 'REFUSED', note: { admitted: 'later' } },
+    ]);
+    // A query answered without asking onResponse has no decision to hand back.
+    await askUdp(port4, packetQuery(0x6363, 'nodecision.evil.test', 'A'));
+    expect((await gate.exchangeFor('nodecision.evil.test')).decision).toBeNull();
+  });
+
   it("answers what onResponse decides instead of the upstream's answer", async () => {
     gate.respond = () => ({ action: 'answer', rcode: 'REFUSED' });
     const answer = await askUdp(port4, packetQuery(7, 'allowed.test', 'A'));
@@ -352,6 +383,37 @@ describe('DnsProxy', () => {
     expect(reported.filter((exchange) => exchange.rcode === null)).toHaveLength(2);
     // And it still answers.
     expect(aRecords(await askUdp(port4, packetQuery(12, 'www.allowed.test', 'A')))).toEqual(['198.51.100.10']);
+  });
+
+  it('has sent a UDP answer by the time it reports the exchange (recording never delays the answer)', async () => {
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+    const clientPort = client.address().port;
+    const queuedWhenReported = new Map<string, number>();
+    gate.onReported = (exchange) => {
+      // The client's socket is read only once the proxy's callback has returned: what is queued now was sent before the report.
+      if (exchange.client === `127.0.0.1:${clientPort}`) queuedWhenReported.set(exchange.question?.name ?? '', receiveQueueBytes(clientPort));
+    };
+    try {
+      const answers: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${answers.length} of 2 answered in 3 s`)), 3000);
+        client.on('message', (message) => {
+          answers.push(message);
+          if (answers.length === 2) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        client.send(packetQuery(0x5151, 'www.allowed.test', 'A'), port4, '127.0.0.1');
+        client.send(packetQuery(0x5252, 'sent-first.evil.test', 'A'), port4, '127.0.0.1');
+      });
+      expect(answers.map(rcodeOf).sort()).toEqual(['NOERROR', 'NXDOMAIN']);
+    } finally {
+      client.close();
+    }
+    expect(queuedWhenReported.get('www.allowed.test')).toBeGreaterThan(0);
+    expect(queuedWhenReported.get('sent-first.evil.test')).toBeGreaterThan(0);
   });
 
   it('answers 1,000 concurrent queries for distinct names, each correctly', async () => {

@@ -31,7 +31,7 @@ for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? PATHS : [...PATHS].reverse();
   for (const via of order) {
     const firewall = new Firewall(nft, config, { graceSeconds: 10, admitVia: via });
-    firewall.install();
+    await firewall.install();
     if (via === 'netlink' && firewall.admissionFallback) throw new Error(firewall.admissionFallback.message);
     try {
       // 10.0.0.0/8 numbered by admission: every address fresh, none ever sent a packet (nothing routes here).

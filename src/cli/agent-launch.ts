@@ -43,11 +43,13 @@ export function l7PreloadUrl(): string | null {
   return existsSync(fileURLToPath(preload)) ? preload.href : null;
 }
 
-/** `runwall exec` (not its help): its L7 thread is started first thing (main.ts). */
+/** `runwall exec` (not its help, not with `--l7 off`): its L7 thread is started first thing (main.ts). */
 export function execStartsL7(argv: readonly string[]): boolean {
   const rest = argv.slice(2);
+  // runwall's own options only: what follows `--` is the job's command line.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-  return rest[0] === 'exec' && !own.some((arg) => arg === '--help' || arg === '-h');
+  const checkOff = own.some((arg, i) => arg === '--l7=off' || (arg === '--l7' && own[i + 1] === 'off'));
+  return rest[0] === 'exec' && !checkOff && !own.some((arg) => arg === '--help' || arg === '-h');
 }
 
 /** `agent start` without --foreground and without a request for help: the daemon is launched. */

@@ -41,10 +41,13 @@ describe('the early agent launch', () => {
     expect(daemonEnvironment({ MALLOC_ARENA_MAX: '8' })['MALLOC_ARENA_MAX']).toBe('8');
   });
 
-  it("starts exec's L7 thread first thing, but not for exec's help (a job's own --help is not exec's)", () => {
+  it("starts exec's L7 thread first thing, but not for exec's help or --l7 off (a job's own options are not exec's)", () => {
     expect(execStartsL7(argv('exec', '--egress-policy', 'block', '--', 'npm', 'ci'))).toBe(true);
     expect(execStartsL7(argv('exec', '--', 'tool', '--help'))).toBe(true);
     expect(execStartsL7(argv('exec', '--help'))).toBe(false);
+    expect(execStartsL7(argv('exec', '--l7', 'off', '--', 'npm', 'ci'))).toBe(false);
+    expect(execStartsL7(argv('exec', '--l7=off', '--', 'npm', 'ci'))).toBe(false);
+    expect(execStartsL7(argv('exec', '--', 'tool', '--l7', 'off'))).toBe(true);
     expect(execStartsL7(argv('agent', 'start'))).toBe(false);
   });
 });

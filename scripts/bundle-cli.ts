@@ -94,7 +94,7 @@ export async function bundleCli(dist: string): Promise<void> {
   }
   // On its own, not sharing chunks with the CLI: a worker thread loads every module again, so it gets only what it uses.
   await build({ ...common, entryPoints: { 'agent/l7/l7-worker': 'src/agent/l7/l7-worker.ts' }, outdir: dist });
-  // Also on its own: preloaded into the agent's daemon (src/cli/agent-launch.ts), it must load nothing but the worker's start.
+  // Also on its own: `runwall exec` loads it before the rest of the CLI (src/cli/main.ts), so it must load nothing but the worker's start.
   await build({ ...common, entryPoints: { 'cli/l7-preload': 'src/cli/l7-preload.ts' }, outdir: dist });
   chmodSync(join(dist, 'cli/main.js'), 0o755);
 }

@@ -116,6 +116,15 @@ function formatClient(address: string, port: number, family: string | undefined)
   return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The client's address without its port: each query of a resolver library comes from a fresh port. */
+export function clientAddress(client: string): string {
+  const colon = client.lastIndexOf(':');
+  if (colon < 0) return client;
+  // `[v6]:port` or `v4:port`; a bare v6 address without brackets has no port to strip.
+  if (client.startsWith('[') || client.indexOf(':') === colon) return client.slice(0, colon);
+  return client;
+}
+
 function isLocalQueryRcode(rcode: unknown): rcode is 'NXDOMAIN' | 'REFUSED' {
   return rcode === 'NXDOMAIN' || rcode === 'REFUSED';
 }

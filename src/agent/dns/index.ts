@@ -17,6 +17,7 @@ export {
 export { TcpFrameDecoder, encodeTcpFrame } from './tcp-frame.js';
 export {
   DnsProxy,
+  clientAddress,
   type DnsExchange,
   type DnsGate,
   type DnsProxyOptions,

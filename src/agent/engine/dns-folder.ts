@@ -3,18 +3,10 @@
  * makes a handful of events, not thousands (memory and report size stay bounded).
  */
 import type { DnsEvent } from '../../protocol/index.js';
+import { clientAddress } from '../dns/index.js';
 import { withFields } from '../with-fields.js';
 
 export type DnsDraft = Omit<DnsEvent, 'seq'>;
-
-/** The client's address without its port: each query of a resolver library comes from a fresh port. */
-export function clientAddress(client: string): string {
-  const colon = client.lastIndexOf(':');
-  if (colon < 0) return client;
-  // `[v6]:port` or `v4:port`; a bare v6 address without brackets has no port to strip.
-  if (client.startsWith('[') || client.indexOf(':') === colon) return client.slice(0, colon);
-  return client;
-}
 
 /**
  * What makes two exchanges the same: known before emit (the asking process is

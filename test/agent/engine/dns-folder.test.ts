@@ -2,7 +2,8 @@
 // with a count; different questions, verdicts or clients never fold together, and nothing is lost at stop.
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DnsFolder, clientAddress, dnsFoldKey, type DnsDraft } from '../../../src/agent/engine/dns-folder.js';
+import { clientAddress } from '../../../src/agent/dns/index.js';
+import { DnsFolder, dnsFoldKey, type DnsDraft } from '../../../src/agent/engine/dns-folder.js';
 
 function exchange(fields: Partial<DnsDraft> = {}): DnsDraft {
   return {

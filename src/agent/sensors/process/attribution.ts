@@ -18,6 +18,7 @@
 import type { ProcessRef, UnsequencedEvent } from '../../../protocol/index.js';
 import type { ProcessRecord, ProcessRegistry } from './process-table.js';
 import { toolName } from './tool-name.js';
+import { clientAddress } from '../../dns/index.js';
 import { withFields } from '../../with-fields.js';
 
 export interface SocketCall {
@@ -63,13 +64,6 @@ export interface GovernedNetns {
   readonly isOwnAddress: (address: string) => boolean;
 }
 
-/** The address of a DNS client as the proxy writes it (`198.51.100.2:5353`, `[2001:db8::2]:5353`). */
-export function clientAddress(client: string): string {
-  if (client.startsWith('[')) return client.slice(1, client.indexOf(']'));
-  const colon = client.lastIndexOf(':');
-  return colon < 0 ? client : client.slice(0, colon);
-}
-
 export function isLoopbackAddress(address: string): boolean {
   const plain = plainAddress(address);
   return plain === '::1' || /^127\./.test(plain);
@@ -77,7 +71,8 @@ export function isLoopbackAddress(address: string): boolean {
 
 function netnsFilterOf(event: UnsequencedEvent, governed: GovernedNetns | null): NetnsFilter | undefined {
   if (governed === null) return undefined;
-  const source = event.kind === 'dns' ? clientAddress(event.client) : event.kind === 'connection' ? event.source : undefined;
+  // A DNS client as the proxy writes it, without its port and an IPv6 address's brackets.
+  const source = event.kind === 'dns' ? clientAddress(event.client).replace(/^\[(.*)\]$/, '$1') : event.kind === 'connection' ? event.source : undefined;
   if (source === undefined) return undefined;
   return governed.isOwnAddress(plainAddress(source)) ? { inside: governed.inode } : { outside: governed.inode };
 }
